@@ -1,0 +1,473 @@
+"""Report metrics: every definition written once, here, and computed in SQL within the viewer's departments.
+
+A report covers [start, end) in UTC, cut into buckets (day, week from
+Monday, month, year) and grouped by department, agent, channel or tag. Counts
+and averages are GROUP BY queries, the median a window-function query: a
+year of a big desk holds millions of rows, none of which come to Python.
+Every query carries the same access clause as the queues
+(`core.policy.ticket_visible`), so an agent's report never counts a ticket
+of a department they are not in.
+
+The README's "Reports" section lists every definition word for word (a test
+holds them together). Durations are calendar minutes: the departments'
+business-hours calendars (core/hours.py) and pending time are not applied
+to reports yet.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
+
+from core.errors import BadArgument
+from core.policy import Actor, ticket_visible, visible_department_ids
+from storage.models import Agent, Department, Message, Tag, Ticket, TicketTag
+from storage.types import MessageKind, Status
+
+BUCKETS = ("day", "week", "month", "year")
+GROUPINGS = ("department", "agent", "channel", "tag")
+UNASSIGNED = "(unassigned)"
+UNTAGGED = "(no tag)"
+
+
+@dataclass(frozen=True)
+class Metric:
+    name: str  # the CSV column and JSON key
+    title: str
+    definition: str
+
+
+METRICS: tuple[Metric, ...] = (
+    Metric("created", "Created", "Tickets whose creation falls in the bucket."),
+    Metric("resolved", "Resolved", "Tickets whose (latest) resolution falls in the bucket; spam is never counted."),
+    Metric(
+        "answers", "Answers", "Agent replies to customers written in the bucket (notes and automatic mail excluded)."
+    ),
+    Metric("notes", "Notes", "Internal notes written in the bucket."),
+    Metric(
+        "incoming", "Incoming", "Customer messages received in the bucket (the first one of each ticket included)."
+    ),
+    Metric(
+        "first_answer_avg_min", "First answer, average (min)",
+        "For tickets first answered in the bucket: minutes from creation to the first agent reply.",
+    ),
+    Metric("first_answer_median_min", "First answer, median (min)", "The median of the same durations."),
+    Metric(
+        "answer_avg_min", "Answer time, average (min)",
+        "For each customer message received in the bucket and answered since: minutes to the next agent reply "
+        "on its ticket.",
+    ),
+    Metric(
+        "resolution_avg_min", "Resolution, average (min)",
+        "For tickets resolved in the bucket: minutes from creation to resolution.",
+    ),
+    Metric(
+        "sla_met", "SLA met",
+        "Targets (first response, resolution) that fell due in the bucket and were met in time.",
+    ),
+    Metric(
+        "sla_breached", "SLA breached",
+        "Targets that fell due in the bucket and were met late, or are overdue and still not met.",
+    ),
+    Metric("sla_met_pct", "SLA met %", "sla_met / (sla_met + sla_breached), empty when nothing fell due."),
+    Metric(
+        "backlog", "Backlog at end",
+        "Tickets created before the end of the bucket and not resolved by then (spam excluded).",
+    ),
+)
+METRIC_NAMES = tuple(metric.name for metric in METRICS)
+
+
+@dataclass(frozen=True)
+class ReportRequest:
+    start: datetime  # inclusive, aware
+    end: datetime  # exclusive, aware
+    by: str = "department"
+    bucket: str = "week"
+
+    def __post_init__(self) -> None:
+        if self.by not in GROUPINGS:
+            raise BadArgument(f"Cannot group a report by {self.by!r}; use one of {', '.join(GROUPINGS)}.")
+        if self.bucket not in BUCKETS:
+            raise BadArgument(f"No bucket {self.bucket!r}; use one of {', '.join(BUCKETS)}.")
+        if self.end <= self.start:
+            raise BadArgument("The report's end is not after its start; give --to on or after --from.")
+
+
+@dataclass
+class ReportRow:
+    bucket: str  # the bucket's first day, YYYY-MM-DD
+    group: str
+    values: dict[str, float | int | None] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"bucket": self.bucket, "group": self.group, **self.values}
+
+
+@dataclass
+class Report:
+    request: ReportRequest
+    rows: list[ReportRow]
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return ("bucket", "group", *METRIC_NAMES)
+
+
+# -- buckets ----------------------------------------------------------------
+
+
+def bucket_start(moment: date, bucket: str) -> date:
+    if bucket == "day":
+        return moment
+    if bucket == "week":
+        return moment - timedelta(days=moment.weekday())
+    if bucket == "month":
+        return moment.replace(day=1)
+    return moment.replace(month=1, day=1)
+
+
+def next_bucket(start: date, bucket: str) -> date:
+    if bucket == "day":
+        return start + timedelta(days=1)
+    if bucket == "week":
+        return start + timedelta(days=7)
+    if bucket == "month":
+        return (start.replace(day=28) + timedelta(days=4)).replace(day=1)
+    return start.replace(year=start.year + 1)
+
+
+def buckets(request: ReportRequest) -> list[tuple[str, datetime]]:
+    """Every bucket the range touches, as (key, end of the bucket clipped to the range's end)."""
+    found: list[tuple[str, datetime]] = []
+    current = bucket_start(request.start.astimezone(UTC).date(), request.bucket)
+    while _midnight(current) < request.end:
+        following = next_bucket(current, request.bucket)
+        found.append((current.isoformat(), min(_midnight(following), request.end)))
+        current = following
+    return found
+
+
+def _midnight(day: date) -> datetime:
+    return datetime(day.year, day.month, day.day, tzinfo=UTC)
+
+
+def _bucket_sql(column: Any, bucket: str, dialect: str) -> ColumnElement[str]:
+    """The bucket's first day as 'YYYY-MM-DD', in SQL (timestamps are stored as naive UTC)."""
+    if dialect == "sqlite":
+        if bucket == "day":
+            return func.date(column)
+        if bucket == "week":  # to the coming Sunday (or stay), then back to its Monday
+            return func.date(column, "weekday 0", "-6 days")
+        return func.strftime("%Y-%m-01" if bucket == "month" else "%Y-01-01", column)
+    return func.to_char(func.date_trunc(bucket, column), "YYYY-MM-DD")
+
+
+def _bucket_of(moment: datetime, bucket: str) -> str:
+    return bucket_start(moment.astimezone(UTC).date(), bucket).isoformat()
+
+
+# -- groups -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Grouping:
+    """How one query groups: the column, and what its statement must join to reach it."""
+
+    column: Any  # a mapped column (InstrumentedAttribute) or SQL expression
+    join_tags: bool = False
+
+
+def _ticket_group(by: str) -> _Grouping:
+    if by == "department":
+        return _Grouping(Ticket.department_id)
+    if by == "agent":
+        return _Grouping(Ticket.assignee_id)
+    if by == "channel":
+        return _Grouping(Ticket.channel)
+    return _Grouping(TicketTag.tag_id, join_tags=True)
+
+
+def _message_group(by: str) -> _Grouping:
+    """Messages group by their author for `agent`, and by their ticket otherwise."""
+    return _Grouping(Message.author_agent_id) if by == "agent" else _ticket_group(by)
+
+
+def _with_tags(statement: Select[Any], grouping: _Grouping) -> Select[Any]:
+    if grouping.join_tags:
+        return statement.outerjoin(TicketTag, TicketTag.ticket_id == Ticket.id)
+    return statement
+
+
+async def _labels(session: AsyncSession, actor: Actor, by: str) -> tuple[dict[Any, str], list[str]]:
+    """Names for group keys, and the groups every report shows even when empty."""
+    if by == "department":
+        rows = await session.execute(
+            select(Department.id, Department.name).where(Department.id.in_(visible_department_ids(actor)))
+        )
+        names = {department_id: name for department_id, name in rows}
+        return names, sorted(names.values(), key=str.casefold)
+    if by == "agent":
+        rows = await session.execute(select(Agent.id, Agent.handle))
+        return {agent_id: handle for agent_id, handle in rows} | {None: UNASSIGNED}, []
+    if by == "tag":
+        rows = await session.execute(select(Tag.id, Tag.name))
+        return {tag_id: name for tag_id, name in rows} | {None: UNTAGGED}, []
+    return {}, []
+
+
+# -- the report -------------------------------------------------------------
+
+
+class _Table:
+    """Values by (bucket, group key), filled metric by metric."""
+
+    def __init__(self) -> None:
+        self.cells: dict[tuple[str, Any], dict[str, float | int | None]] = defaultdict(dict)
+
+    def add(self, bucket: str, group: Any, name: str, value: float | int) -> None:
+        cell = self.cells[(bucket, group)]
+        cell[name] = (cell.get(name) or 0) + value
+
+    def groups(self) -> set[Any]:
+        return {group for _, group in self.cells}
+
+
+async def build_report(session: AsyncSession, actor: Actor, request: ReportRequest, dialect: str) -> Report:
+    """Every metric of `METRICS` for every (bucket, group) of the range, within the actor's departments."""
+    start, end = request.start, request.end
+    table = _Table()
+    visible = ticket_visible(actor)
+    tickets_group = _ticket_group(request.by)
+    messages_group = _message_group(request.by)
+
+    async def count(name: str, column: Any, grouping: _Grouping, *where: ColumnElement[bool], messages: bool) -> None:
+        bucket = _bucket_sql(column, request.bucket, dialect)
+        statement = select(bucket, grouping.column, func.count())
+        statement = statement.select_from(Message).join(Ticket, Ticket.id == Message.ticket_id) if messages else (
+            statement.select_from(Ticket)
+        )
+        statement = _with_tags(statement, grouping)
+        statement = statement.where(visible, column >= start, column < end, *where).group_by(bucket, grouping.column)
+        for bucket_key, group, number in await session.execute(statement):
+            table.add(bucket_key, group, name, number)
+
+    not_spam = Ticket.status != Status.SPAM.value
+    await count("created", Ticket.created_at, tickets_group, messages=False)
+    await count("resolved", Ticket.resolved_at, tickets_group, not_spam, messages=False)
+    await count("answers", Message.created_at, messages_group, Message.kind == MessageKind.REPLY.value, messages=True)
+    await count("notes", Message.created_at, messages_group, Message.kind == MessageKind.NOTE.value, messages=True)
+    # Customer messages have no agent author: by agent, they count for the ticket's assignee.
+    customer = Message.kind == MessageKind.CUSTOMER.value
+    await count("incoming", Message.created_at, tickets_group, customer, messages=True)
+
+    await _durations(session, request, table, visible, tickets_group, dialect)
+    await _sla(session, request, table, visible, tickets_group)
+    await _backlog(session, request, table, visible, tickets_group, dialect)
+
+    names, always = await _labels(session, actor, request.by)
+    keys_by_label: dict[str, list[Any]] = defaultdict(list)
+    for key in table.groups():
+        keys_by_label[_label(names, key, request.by)].append(key)
+    labels = sorted(set(always) | set(keys_by_label), key=str.casefold)
+    rows: list[ReportRow] = []
+    for bucket_key, _ in buckets(request):
+        for label in labels:
+            # One key per label in practice (names and handles are unique); counts would add up if not.
+            merged: dict[str, float | int | None] = {}
+            for key in keys_by_label.get(label, []):
+                for name, value in table.cells.get((bucket_key, key), {}).items():
+                    if name in merged and value is not None and not name.endswith("_min"):
+                        merged[name] = (merged[name] or 0) + value
+                    else:
+                        merged.setdefault(name, value)
+            rows.append(ReportRow(bucket_key, label, _finish(merged)))
+    return Report(request, rows)
+
+
+def _label(names: dict[Any, str], key: Any, by: str) -> str:
+    if by == "channel":
+        return str(key)
+    return names.get(key, str(key))
+
+
+def _finish(values: dict[str, float | int | None]) -> dict[str, float | int | None]:
+    """All metrics in order: counts default to 0, averages to empty, percentages computed."""
+    out: dict[str, float | int | None] = {}
+    for name in METRIC_NAMES:
+        value = values.get(name)
+        if name.endswith("_min"):
+            out[name] = None if value is None else round(float(value), 1)
+        elif name == "sla_met_pct":
+            met, breached = values.get("sla_met") or 0, values.get("sla_breached") or 0
+            out[name] = round(100.0 * float(met) / float(met + breached), 1) if met + breached else None
+        else:
+            out[name] = int(value or 0)
+    return out
+
+
+def _minutes(began: Any, ended: Any, dialect: str) -> ColumnElement[Any]:
+    """Minutes from `began` to `ended`, in SQL."""
+    if dialect == "sqlite":
+        return (func.julianday(ended) - func.julianday(began)) * 1440.0
+    return func.extract("epoch", ended - began) / 60.0
+
+
+async def _durations(
+    session: AsyncSession,
+    request: ReportRequest,
+    table: _Table,
+    visible: ColumnElement[bool],
+    grouping: _Grouping,
+    dialect: str,
+) -> None:
+    """Averages (and the first answer's median) computed in SQL: a year holds millions of pairs."""
+    start, end = request.start, request.end
+
+    async def averages(name: str, spans: Select[Any], *, bucket_by: str = "ended") -> None:
+        """`spans` selects (g, began, ended); its average minutes land by (bucket of `bucket_by`, g)."""
+        inner = spans.subquery()
+        bucket = _bucket_sql(inner.c[bucket_by], request.bucket, dialect)
+        statement = (
+            select(bucket, inner.c.g, func.avg(_minutes(inner.c.began, inner.c.ended, dialect)))
+            .where(inner.c.ended.is_not(None))
+            .group_by(bucket, inner.c.g)
+        )
+        for bucket_key, group, value in await session.execute(statement):
+            table.cells[(bucket_key, group)][name] = float(value)
+
+    def spans(began: Any, ended: Any, *where: ColumnElement[bool]) -> Select[Any]:
+        statement = select(grouping.column.label("g"), began.label("began"), ended.label("ended"))
+        return _with_tags(statement.select_from(Ticket), grouping).where(visible, ended >= start, ended < end, *where)
+
+    first = spans(Ticket.created_at, Ticket.first_response_at)
+    await averages("first_answer_avg_min", first)
+    await _median(session, request, table, first, dialect)
+    not_spam = Ticket.status != Status.SPAM.value
+    await averages("resolution_avg_min", spans(Ticket.created_at, Ticket.resolved_at, not_spam))
+
+    # Each customer message → the next agent reply on its ticket, bucketed by when the message came.
+    reply = aliased(Message)
+    next_reply = (
+        select(func.min(reply.created_at))
+        .where(
+            reply.ticket_id == Message.ticket_id,
+            reply.kind == MessageKind.REPLY.value,
+            reply.created_at >= Message.created_at,
+        )
+        .correlate(Message)
+        .scalar_subquery()
+    )
+    waits = (
+        _with_tags(
+            select(grouping.column.label("g"), Message.created_at.label("began"), next_reply.label("ended"))
+            .select_from(Message)
+            .join(Ticket, Ticket.id == Message.ticket_id),
+            grouping,
+        )
+        .where(visible, Message.kind == MessageKind.CUSTOMER.value)
+        .where(Message.created_at >= start, Message.created_at < end)
+    )
+    await averages("answer_avg_min", waits, bucket_by="began")  # unanswered messages (no reply yet) are left out
+
+
+async def _median(
+    session: AsyncSession, request: ReportRequest, table: _Table, spans: Select[Any], dialect: str
+) -> None:
+    """The median first answer per (bucket, group): the middle row(s) by window functions, in SQL."""
+    inner = spans.subquery()
+    bucket = _bucket_sql(inner.c.ended, request.bucket, dialect).label("bucket")
+    minutes = _minutes(inner.c.began, inner.c.ended, dialect).label("minutes")
+    ranked = (
+        select(
+            bucket,
+            inner.c.g,
+            minutes,
+            func.row_number().over(partition_by=[bucket, inner.c.g], order_by=minutes).label("position"),
+            func.count().over(partition_by=[bucket, inner.c.g]).label("size"),
+        )
+        .where(inner.c.ended.is_not(None))
+        .subquery()
+    )
+    # Rows (n+1)/2 and (n+2)/2 in integer division: the middle one, or the middle two to average.
+    statement = (
+        select(ranked.c.bucket, ranked.c.g, func.avg(ranked.c.minutes))
+        .where(ranked.c.position.in_([(ranked.c.size + 1) // 2, (ranked.c.size + 2) // 2]))
+        .group_by(ranked.c.bucket, ranked.c.g)
+    )
+    for bucket_key, group, value in await session.execute(statement):
+        table.cells[(bucket_key, group)]["first_answer_median_min"] = float(value)
+
+
+async def _sla(
+    session: AsyncSession, request: ReportRequest, table: _Table, visible: ColumnElement[bool], grouping: _Grouping
+) -> None:
+    """Each due target counts once, in the bucket it fell due: met if done in time, else breached."""
+    start, end = request.start, request.end
+    now = datetime.now(UTC)
+    for due, done in (
+        (Ticket.first_response_due, Ticket.first_response_at),
+        (Ticket.resolution_due, Ticket.resolved_at),
+    ):
+        statement = _with_tags(select(grouping.column, due, done).select_from(Ticket), grouping).where(
+            visible, due >= start, due < end, Ticket.status != Status.SPAM.value
+        )
+        for group, due_at, done_at in await session.execute(statement):
+            bucket = _bucket_of(due_at, request.bucket)
+            if done_at is not None and done_at <= due_at:
+                table.add(bucket, group, "sla_met", 1)
+            elif done_at is not None or due_at <= now:  # met late, or overdue and still not met
+                table.add(bucket, group, "sla_breached", 1)
+            # else: due later and not met yet: neither, so far
+
+
+async def _backlog(
+    session: AsyncSession,
+    request: ReportRequest,
+    table: _Table,
+    visible: ColumnElement[bool],
+    grouping: _Grouping,
+    dialect: str,
+) -> None:
+    """backlog(T) = tickets created by T minus tickets resolved by T (spam excluded): a running sum."""
+    start, end = request.start, request.end
+    not_spam = Ticket.status != Status.SPAM.value
+
+    async def before_start(column: Any) -> dict[Any, int]:
+        statement = _with_tags(select(grouping.column, func.count()).select_from(Ticket), grouping)
+        statement = statement.where(visible, not_spam, column < start).group_by(grouping.column)
+        return {group: number for group, number in await session.execute(statement)}
+
+    async def per_bucket(column: Any) -> dict[tuple[str, Any], int]:
+        bucket = _bucket_sql(column, request.bucket, dialect)
+        statement = _with_tags(select(bucket, grouping.column, func.count()).select_from(Ticket), grouping)
+        statement = statement.where(visible, not_spam, column >= start, column < end).group_by(
+            bucket, grouping.column
+        )
+        return {(bucket_key, group): number for bucket_key, group, number in await session.execute(statement)}
+
+    created_before, resolved_before = await before_start(Ticket.created_at), await before_start(Ticket.resolved_at)
+    created, resolved = await per_bucket(Ticket.created_at), await per_bucket(Ticket.resolved_at)
+    groups = set(created_before) | set(resolved_before) | {group for _, group in created} | {
+        group for _, group in resolved
+    }
+    for group in groups:
+        running = created_before.get(group, 0) - resolved_before.get(group, 0)
+        for bucket_key, _ in buckets(request):
+            running += created.get((bucket_key, group), 0) - resolved.get((bucket_key, group), 0)
+            table.cells[(bucket_key, group)]["backlog"] = running
+
+
+def iter_csv_rows(report: Report) -> Iterator[list[str]]:
+    """The report as CSV rows, header first; empty cells for values that do not exist (no data)."""
+    yield list(report.columns)
+    for row in report.rows:
+        values = row.as_dict()
+        yield ["" if values[column] is None else str(values[column]) for column in report.columns]

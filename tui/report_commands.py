@@ -1,0 +1,64 @@
+"""`termdesk report`: the report metrics (core/reports) as a table, CSV or JSON on standard output."""
+
+from __future__ import annotations
+
+import csv
+import sys
+from datetime import UTC, date, datetime, timedelta
+from typing import Annotated
+
+import typer
+
+from core.errors import BadArgument
+from core.reports import BUCKETS, GROUPINGS, ReportRequest
+from core.reports.metrics import iter_csv_rows
+from tui.cli import AsAgent, Json, app, handled, opened_desk, print_json
+from tui.plain import table, visible
+
+# A cell a spreadsheet would run as a formula (CSV injection) starts with one of these.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _safe_label(text: str) -> str:
+    """A group name (department, tag, handle: typed by people) as inert CSV text."""
+    shown = visible(text)
+    return "'" + shown if shown.startswith(_FORMULA_START) else shown
+
+
+def _day(text: str, option: str) -> date:
+    try:
+        return date.fromisoformat(text.strip())
+    except ValueError:
+        raise BadArgument(f"{option} {text!r} is not a date; give it as YYYY-MM-DD, e.g. 2026-01-31.") from None
+
+
+@app.command()
+@handled
+async def report(
+    ctx: typer.Context,
+    as_: AsAgent,
+    from_: Annotated[str, typer.Option("--from", help="First day (YYYY-MM-DD, UTC).", show_default=False)],
+    to: Annotated[str, typer.Option("--to", help="Last day, included (YYYY-MM-DD, UTC).", show_default=False)],
+    by: Annotated[str, typer.Option("--by", help=f"Group by: {', '.join(GROUPINGS)}.")] = "department",
+    bucket: Annotated[str, typer.Option("--bucket", help=f"Bucket: {', '.join(BUCKETS)}.")] = "week",
+    as_csv: Annotated[bool, typer.Option("--csv", help="Print CSV (every row; no limit).")] = False,
+    json: Json = False,
+) -> None:
+    """Tickets, answers, times and SLA per bucket and group, within your departments."""
+    if as_csv and json:
+        raise BadArgument("Give --csv or --json, not both.")
+    first, last = _day(from_, "--from"), _day(to, "--to")
+    start = datetime(first.year, first.month, first.day, tzinfo=UTC)
+    end = datetime(last.year, last.month, last.day, tzinfo=UTC) + timedelta(days=1)
+    request = ReportRequest(start=start, end=end, by=by.strip().lower(), bucket=bucket.strip().lower())
+    async with opened_desk(ctx) as desk:
+        found = await desk.report(as_, request)
+    if json:
+        print_json([row.as_dict() for row in found.rows])  # JSON strings are escaped by the encoder
+    elif as_csv:
+        writer = csv.writer(sys.stdout, lineterminator="\n")
+        for number, row in enumerate(iter_csv_rows(found)):
+            writer.writerow(row if number == 0 else [row[0], _safe_label(row[1]), *row[2:]])
+    else:
+        rows = list(iter_csv_rows(found))
+        typer.echo(table(rows[0], rows[1:]))
