@@ -20,6 +20,7 @@ from textual.binding import Binding
 from textual.message import Message
 
 from core.desk import Desk
+from core.drafts import PresenceView
 from core.errors import DeskError
 from core.views import EventView
 from storage.errors import StorageError
@@ -101,6 +102,11 @@ class ConsoleApp(App[None]):
         self.theme = settings.theme
         self.last_call_failed = False
         self.drafts = KeptDrafts(self)
+        # What this console says it is doing on each ticket. Heartbeats are written one at a time and
+        # each writes the intent as it stands then, so a "viewing" beat still in flight can never land
+        # after the composer's "replying" and hide it from the other agent.
+        self.presence_intent: dict[str, str | None] = {}
+        self._presence_lock = asyncio.Lock()
 
     # -- start -----------------------------------------------------------------
 
@@ -138,6 +144,16 @@ class ConsoleApp(App[None]):
             log.info("desk call failed: %s", error.message)
             self.notify(visible(error.message), severity="error", markup=False)
         return None
+
+    async def announce_presence(self, ref: str) -> list[PresenceView] | None:
+        """Write this agent's current intent on `ref` (see `presence_intent`); the other agents there now."""
+        async with self._presence_lock:
+            activity = self.presence_intent.get(ref)
+            handle = self.handle
+            others = await self.call(lambda desk: desk.heartbeat(handle, ref, activity))
+            if activity is None:
+                self.presence_intent.pop(ref, None)
+            return others
 
     def say(self, message: str, severity: str = "information") -> None:
         self.notify(visible(message), severity=severity, markup=False)  # type: ignore[arg-type]

@@ -1,8 +1,10 @@
 """Collision notice: a heartbeat saying this agent is viewing or replying to a ticket, and who else is.
 
 Each beat is one `Desk.heartbeat` call in a worker (skipped while the last
-one runs); leaving the ticket removes the row at once, and a console that died
-is forgotten after `core.drafts.PRESENCE_TTL`.
+one runs). The screen on top speaks for the agent: opening the composer makes
+the intent "replying", closing it "viewing" again, leaving the ticket removes
+the row at once; the app writes these one at a time (`announce_presence`). A
+console that died is forgotten after `core.drafts.PRESENCE_TTL`.
 """
 
 from __future__ import annotations
@@ -49,20 +51,21 @@ class PresenceBeat:
         return self.screen.app  # type: ignore[return-value]
 
     def start(self) -> None:
+        self.app.presence_intent[self.ref] = self.activity
         self.beat()
         self.timer = self.screen.set_interval(self.app.presence_seconds, self.beat, name="presence")
 
     def beat(self) -> None:
-        # Under the composer (or a prompt) the screen on top speaks for the agent; "viewing" must not
-        # overwrite its "replying" between beats.
-        if self.running or (self.activity == "viewing" and not self.screen.is_current):
+        # Under the composer the screen on top speaks for the agent; "viewing" must not overwrite its
+        # "replying" between beats.
+        if self.running or self.app.presence_intent.get(self.ref) != self.activity:
             return
         self.running = True
         self.screen.run_worker(self.send(), group="presence", exit_on_error=False)
 
     async def send(self) -> None:
         try:
-            others = await self.app.call(lambda desk: desk.heartbeat(self.app.handle, self.ref, self.activity))
+            others = await self.app.announce_presence(self.ref)
         finally:
             self.running = False
         if others is None or not self.screen.is_mounted or self.timer is None:
@@ -77,5 +80,5 @@ class PresenceBeat:
         if self.timer is not None:
             self.timer.stop()
             self.timer = None
-        handle, ref = self.app.handle, self.ref
-        self.app.run_worker(self.app.call(lambda desk: desk.heartbeat(handle, ref, then)), group="presence-leave")
+        self.app.presence_intent[self.ref] = then
+        self.app.run_worker(self.app.announce_presence(self.ref), group="presence-leave")
