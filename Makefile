@@ -3,6 +3,8 @@
 #   make test   - set up .venv and run the whole test suite (what .ci/run calls)
 
 PYTHON ?= python3
+# Test processes: one file stays in one worker (module fixtures are built once); WORKERS=0 runs in-process.
+WORKERS ?= 2
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
@@ -22,7 +24,7 @@ demo: $(STAMP)
 test: $(STAMP)
 	@.ci/install-servers
 	$(BIN)/lint-imports
-	$(BIN)/pytest $(ARGS)
+	$(BIN)/pytest -n $(WORKERS) --dist loadfile $(ARGS)
 
 bench: $(STAMP)
 	$(BIN)/python bench/scale.py $(ARGS)
