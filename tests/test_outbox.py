@@ -288,6 +288,43 @@ async def test_smtp_login_with_the_password_from_the_environment(
         server.stop()
 
 
+@pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
+async def test_a_refused_smtp_login_keeps_every_mail_queued_until_the_password_is_fixed(
+    db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from aiosmtpd.smtp import AuthResult, LoginPassword
+
+    def authenticator(server: object, session: object, envelope: object, mechanism: str, data: object) -> AuthResult:
+        assert isinstance(data, LoginPassword)
+        # handled=False: aiosmtpd answers the refusal itself (535), as a real server does.
+        return AuthResult(success=(data.login, data.password) == (b"desk", b"s3cret"), handled=False)
+
+    server = SmtpServer(authenticator=authenticator, auth_require_tls=False, auth_required=True)
+    server.start()
+    monkeypatch.setenv("TERMDESK_TEST_SMTP_PASSWORD", "wrong")
+    mail = await open_mail_desk(db_url, server, username="desk", password_env="TERMDESK_TEST_SMTP_PASSWORD")
+    try:
+        await mail.receive(customer_mail())
+        queued = await mail.rows()
+        assert queued, "the acknowledgement is queued"
+        refused = await mail.worker().flush(ignore_backoff=True)
+        assert refused.sent == 0 and server.recorder.delivered == []
+        # Our credentials are wrong, not the mail: nothing is failed for good, the reason is kept.
+        for row in await mail.rows():
+            assert row.state == "queued" and "login refused" in (row.last_error or "")
+
+        monkeypatch.setenv("TERMDESK_TEST_SMTP_PASSWORD", "s3cret")
+        fixed = await mail.worker().flush(ignore_backoff=True)
+        assert fixed.sent == len(queued)
+        assert sorted(item.message_id for item in server.recorder.delivered) == sorted(
+            f"<{row.mail_message_id}>" for row in queued
+        )
+        assert {row.state for row in await mail.rows()} == {"sent"}
+    finally:
+        await mail.desk.close()
+        server.stop()
+
+
 async def test_a_slow_batch_renews_its_lease_so_no_other_worker_takes_the_rest(mail_desk: MailDesk) -> None:
     mail = mail_desk
     for n in range(6):
