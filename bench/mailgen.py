@@ -75,7 +75,7 @@ _RUSSIAN = Language(
 )
 _CHINESE = Language(
     ("gb18030", "utf-8"),
-    tuple("您好 打印机 发票 订单 账户 密码 错误 页面 退款 发货 客户 请 帮助 谢谢 昨天 无法 打开 报告 附件 截图 更新 服务器 很慢 付款 订阅 取消 支持 问题 紧急".split()),
+    tuple("您好 打印机 发票 订单 账户 密码 错误 页面 退款 发货 客户 请 帮助 谢谢 昨天 无法 打开 报告 附件 截图 更新 服务器 很慢 付款 订阅 取消 支持 问题 紧急".split()),  # noqa: E501 - one word list
     ("王伟", "李娜", "张敏", "刘洋"),
     spaced=False,
     wrote="{name} 于 {date} 写道：",

@@ -150,3 +150,7 @@ def operator() -> Actor:
 
 # Real IMAP servers (Dovecot, or pymap where it is absent) for the mail sync tests.
 from tests.mailserver import imap_server, mail_user, mail_user_factory  # noqa: E402, F401
+
+# A real SMTP server (aiosmtpd) and a desk whose outbox sends to it.
+from tests.outbox_fixtures import mail_desk  # noqa: E402, F401
+from tests.smtpserver import smtp_server  # noqa: E402, F401

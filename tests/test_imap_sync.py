@@ -266,7 +266,7 @@ async def test_sigkill_during_sync_then_restart_imports_every_message_exactly_on
         try:
             # Kill only once this run has committed something, at a random point after that:
             # in the middle of a fetch, a parse, a commit, or between a commit and \Seen.
-            await eventually(lambda: mail_desk.count("raw_mails") > before or process.poll() is not None, 60)
+            await eventually(lambda: mail_desk.count("raw_mails") > before or process.poll() is not None, 60)  # noqa: B023 - awaited in this turn
             await asyncio.sleep(chance.uniform(0.0, 0.4))
         finally:
             if process.poll() is None:

@@ -9,10 +9,10 @@ import pytest
 from sqlalchemy import select
 
 from core.mail.sender import FlushCounts
-from storage.types import utcnow
 from storage.models import Department, Message
-from tests.outbox_fixtures import CUSTOMER, SUPPORT, MailDesk, customer_mail, mail_desk, open_mail_desk  # noqa: F401
-from tests.smtpserver import SmtpServer, smtp_server, wait_for  # noqa: F401
+from storage.types import utcnow
+from tests.outbox_fixtures import CUSTOMER, SUPPORT, MailDesk, customer_mail, open_mail_desk
+from tests.smtpserver import SmtpServer, wait_for
 
 
 async def _reply_entry(mail: MailDesk, ref: str) -> Message:

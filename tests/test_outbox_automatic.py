@@ -11,8 +11,8 @@ from core.errors import BadArgument, Forbidden
 from core.mail import outbox_admin
 from core.policy import Actor
 from storage.models import Department
-from tests.outbox_fixtures import CUSTOMER, SUPPORT, MailDesk, customer_mail, mail_desk, open_mail_desk  # noqa: F401
-from tests.smtpserver import SmtpServer, smtp_server  # noqa: F401
+from tests.outbox_fixtures import CUSTOMER, SUPPORT, MailDesk, customer_mail, open_mail_desk
+from tests.smtpserver import SmtpServer
 
 
 async def test_a_new_ticket_from_a_person_is_acknowledged_with_the_automatic_markers(mail_desk: MailDesk) -> None:
@@ -69,7 +69,7 @@ async def test_automatic_mail_per_recipient_is_rate_limited(db_url: str, smtp_se
             now[0] += timedelta(minutes=1)
         assert len([row for row in await mail.rows() if row.kind == "auto-ack"]) == 10
         # The same subject again and again: at most 3 (reply prefixes and references do not make it new).
-        for n in range(6):
+        for _ in range(6):
             await mail.receive(customer_mail("Re: Where is my order?", sender="dora@customer.example"))
             now[0] += timedelta(minutes=1)
         assert len(await mail.rows(recipient="dora@customer.example")) == 3

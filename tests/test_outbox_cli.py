@@ -15,7 +15,7 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from tests.outbox_fixtures import CUSTOMER, customer_mail, open_mail_desk
-from tests.smtpserver import SmtpServer, smtp_server  # noqa: F401
+from tests.smtpserver import SmtpServer
 from tui.cli import app
 
 REPO = Path(__file__).resolve().parents[1]

@@ -13,8 +13,7 @@ from sqlalchemy import select, update
 from core.errors import BadArgument
 from core.mail.compose import Identity, Outgoing, compose, header_text, message_id_for
 from storage.models import Contact, Department
-from tests.outbox_fixtures import CUSTOMER, MailDesk, customer_mail, mail_desk  # noqa: F401
-from tests.smtpserver import smtp_server  # noqa: F401
+from tests.outbox_fixtures import CUSTOMER, MailDesk, customer_mail
 
 EXPECTED = {"From", "To", "Reply-To", "Subject", "Date", "Message-ID", "In-Reply-To", "References", "MIME-Version",
             "Content-Type", "Content-Transfer-Encoding"}

@@ -11,7 +11,7 @@ import aiosmtplib
 import pytest
 
 from tests.outbox_fixtures import CUSTOMER, SUPPORT, customer_mail, open_mail_desk
-from tests.smtpserver import Delivered, SmtpServer, smtp_server, wait_for  # noqa: F401
+from tests.smtpserver import Delivered, SmtpServer, wait_for
 
 SIMULATED_MINUTES = 60
 
@@ -70,7 +70,7 @@ async def test_two_auto_responders_exchange_a_small_bounded_number_of_mails(
                     await client.send_message(responder(item))  # type: ignore[operator]
                 await client.quit()
                 answered += len(new)
-                await wait_for(lambda: len(theirs.delivered) >= answered, what="the responder's mail")
+                await wait_for(lambda: len(theirs.delivered) >= answered, what="the responder's mail")  # noqa: B023
             for item in theirs.delivered[fed:]:
                 await mail.receive(item.data)
             fed = len(theirs.delivered)

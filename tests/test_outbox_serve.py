@@ -7,7 +7,7 @@ import asyncio
 from core.mail.serve import serve
 from tests.mailserver import MailUser
 from tests.outbox_fixtures import CUSTOMER, customer_mail, open_mail_desk
-from tests.smtpserver import SmtpServer, smtp_server, wait_for  # noqa: F401
+from tests.smtpserver import SmtpServer, wait_for
 
 
 async def test_serve_runs_the_sync_and_the_outbox_together_and_stops_on_request(

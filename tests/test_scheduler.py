@@ -15,8 +15,8 @@ from core.scheduler import Scheduler
 from core.views import Intake
 from storage.models import Event, Ticket
 from storage.types import utcnow
-from tests.outbox_fixtures import CUSTOMER, customer_mail, mail_desk, open_mail_desk  # noqa: F401
-from tests.smtpserver import SmtpServer, smtp_server, wait_for  # noqa: F401
+from tests.outbox_fixtures import CUSTOMER, customer_mail, open_mail_desk
+from tests.smtpserver import SmtpServer, wait_for
 
 OPERATOR = Actor.operator()
 
