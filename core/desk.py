@@ -18,6 +18,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from core import admin, counters, drafts, events, queues, tickets
 from core.config import Settings
 from core.errors import Conflict, NotFound
+from core.feed import DeskFeed
 from core.policy import Actor, current_actor, resolve_actor, ticket_visible, visible_ticket
 from core.refs import format_ref, parse_ref
 from core.reports import Report, ReportRequest, build_report
@@ -195,6 +196,13 @@ class Desk:
     async def latest_event_id(self) -> int:
         async with self.db.reading() as session:
             return await events.latest_id(session)
+
+    def watch(self, poll_seconds: float, safety_seconds: float | None = None) -> DeskFeed:
+        """A feed whose `changes()` yield True whenever the desk may have changed (NOTIFY on PostgreSQL,
+        polling on SQLite); see core.feed. Close the iterator (`contextlib.aclosing`) to let go of the
+        listening connection."""
+        safety = safety_seconds if safety_seconds is not None else self.settings.console.feed_safety_seconds
+        return DeskFeed(self.db, self.latest_event_id, poll_seconds=poll_seconds, safety_seconds=safety)
 
     async def events_since(self, actor: ActorLike, after_id: int, limit: int = 500) -> list[EventView]:
         async with self.db.reading() as session:
