@@ -15,7 +15,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.exc import StaleDataError
 
-from core import admin, counters, drafts, events, queues, tickets
+from core import admin, canned, counters, drafts, events, queues, tickets
+from core.canned import CannedView
 from core.config import Settings
 from core.errors import Conflict, NotFound
 from core.feed import DeskFeed
@@ -348,6 +349,40 @@ class Desk:
         async with self._writing() as session:
             who = await self._actor(session, actor)
             return await drafts.heartbeat(session, who, await self._ticket(session, who, ref), activity)
+
+    # -- canned responses (core.canned): supervisors and admins manage, members use -------
+
+    async def canned_responses(self, actor: ActorLike, department: str) -> list[CannedView]:
+        async with self.db.reading() as session:
+            return await canned.list_for(session, await self._actor(session, actor), department)
+
+    async def add_canned(self, actor: ActorLike, department: str, name: str, body: str) -> CannedView:
+        async with self._writing() as session:
+            return await canned.add(session, await self._actor(session, actor), department, name, body)
+
+    async def edit_canned(
+        self, actor: ActorLike, department: str, name: str, *, new_name: str | None = None, body: str | None = None
+    ) -> CannedView:
+        async with self._writing() as session:
+            who = await self._actor(session, actor)
+            return await canned.edit(session, who, department, name, new_name=new_name, body=body)
+
+    async def delete_canned(self, actor: ActorLike, department: str, name: str) -> str:
+        async with self._writing() as session:
+            return await canned.delete(session, await self._actor(session, actor), department, name)
+
+    async def canned_for_ticket(self, actor: ActorLike, ref: str) -> list[CannedView]:
+        """The canned responses of the ticket's department, for the composer's picker."""
+        async with self.db.reading() as session:
+            who = await self._actor(session, actor)
+            return await canned.for_ticket(session, await self._ticket(session, who, ref))
+
+    async def render_canned(self, actor: ActorLike, ref: str, canned_id: int) -> str:
+        """A canned response of the ticket's department, filled in for the ticket and the actor."""
+        async with self.db.reading() as session:
+            who = await self._actor(session, actor)
+            ticket = await self._ticket(session, who, ref)
+            return await canned.render_for_ticket(session, who, ticket, ref.strip(), canned_id)
 
     # -- administration ---------------------------------------------------
 
