@@ -38,8 +38,13 @@ class CannedView:
     updated_at: datetime
 
     def as_dict(self) -> dict[str, object]:
-        return {"id": self.id, "department": self.department, "name": self.name, "body": self.body,
-                "updated_at": self.updated_at.isoformat()}
+        return {
+            "id": self.id,
+            "department": self.department,
+            "name": self.name,
+            "body": self.body,
+            "updated_at": self.updated_at.isoformat(),
+        }
 
 
 async def _may_use(session: AsyncSession, actor: Actor, department: Department) -> None:
@@ -64,7 +69,7 @@ async def _may_manage(session: AsyncSession, actor: Actor, department: Departmen
 def _name(text: str) -> str:
     name = " ".join(text.split())
     if not name:
-        raise BadArgument("A canned response needs a name; give one, e.g. \"Refund issued\".")
+        raise BadArgument('A canned response needs a name; give one, e.g. "Refund issued".')
     if len(name) > MAX_NAME:
         raise BadArgument(f"The name is {len(name)} characters long; keep it to {MAX_NAME}.")
     return name
@@ -119,9 +124,9 @@ async def list_for(session: AsyncSession, actor: Actor, department_name: str) ->
 
 async def _of_department(session: AsyncSession, department: Department) -> list[CannedView]:
     rows = await session.execute(
-        select(CannedResponse).where(CannedResponse.department_id == department.id).order_by(
-            func.lower(CannedResponse.name), CannedResponse.id
-        )
+        select(CannedResponse)
+        .where(CannedResponse.department_id == department.id)
+        .order_by(func.lower(CannedResponse.name), CannedResponse.id)
     )
     return [_view(row, department) for row in rows.scalars()]
 

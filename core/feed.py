@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 
 from storage.database import Database
 from storage.errors import StorageError
@@ -47,12 +47,12 @@ class DeskFeed:
         self.reconnects = 0
         self.backend_pid: int | None = None
 
-    def changes(self) -> AsyncIterator[bool]:
+    def changes(self) -> AsyncGenerator[bool, None]:
         if self.db.is_sqlite:
             return self._polled()
         return self._notified()
 
-    async def _polled(self) -> AsyncIterator[bool]:
+    async def _polled(self) -> AsyncGenerator[bool, None]:
         last: int | None = None
         while True:
             try:
@@ -65,7 +65,7 @@ class DeskFeed:
                 yield changed
             await asyncio.sleep(self.poll_seconds)
 
-    async def _notified(self) -> AsyncIterator[bool]:
+    async def _notified(self) -> AsyncGenerator[bool, None]:
         wake = asyncio.Event()
         listener: Listener | None = None
         backoff = FIRST_BACKOFF_SECONDS

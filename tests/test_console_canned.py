@@ -102,8 +102,20 @@ def cli_db(tmp_path: Path) -> Path:
     ok(db, "init")
     ok(db, "department", "add", "Billing", "--email", "billing@desk.example")
     ok(db, "department", "add", "Technical", "--email", "tech@desk.example")
-    ok(db, "agent", "add", "sup", "--name", "Sup", "--email", "sup@desk.example", "--role", "supervisor",
-       "--department", "Billing")
+    ok(
+        db,
+        "agent",
+        "add",
+        "sup",
+        "--name",
+        "Sup",
+        "--email",
+        "sup@desk.example",
+        "--role",
+        "supervisor",
+        "--department",
+        "Billing",
+    )
     ok(db, "agent", "add", "bill", "--name", "Bill", "--email", "bill@desk.example", "--department", "Billing")
     return db
 
@@ -118,7 +130,8 @@ def test_cli_adds_lists_edits_and_deletes_canned_responses(cli_db: Path) -> None
     assert "Refund issued" in listed and "From stdin" in listed
     shown = json.loads(ok(db, "canned", "list", "-d", "Billing", "--json"))
     assert {item["name"]: item["body"] for item in shown} == {
-        "From stdin": "Piped [b]text[/b]", "Refund issued": TEMPLATE,
+        "From stdin": "Piped [b]text[/b]",
+        "Refund issued": TEMPLATE,
     }
     ok(db, "canned", "edit", "from stdin", "-d", "Billing", "--body", "-", input="Replaced\n")
     ok(db, "canned", "edit", "From stdin", "-d", "Billing", "--name", "Replaced one")

@@ -82,9 +82,7 @@ async def test_the_console_listens_again_after_its_connection_is_killed(
             assert await connection.fetchval("SELECT pg_terminate_backend($1)", first)
         finally:
             await connection.close()
-        await wait_for(
-            pilot, lambda: listening(app) and app.feed.backend_pid != first, "a new listening connection"
-        )
+        await wait_for(pilot, lambda: listening(app) and app.feed.backend_pid != first, "a new listening connection")
         assert app.feed.reconnects >= 1
         fresh = await new_ticket(other_desk, "Billing", "After the reconnect")
         await wait_for(pilot, lambda: any(row.ref == fresh.ref for row in screen.rows), "the ticket after reconnecting")

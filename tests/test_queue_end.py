@@ -10,7 +10,7 @@ import pytest
 from core import Desk
 from core.errors import BadArgument
 from core.views import QueueFilter
-from tests.console_pilot import wait_for, wait_for_queue
+from tests.console_pilot import type_text, wait_for, wait_for_queue
 from tests.desk_fixtures import World, build_world, new_ticket
 from tui.console.app import ConsoleApp
 
@@ -82,3 +82,19 @@ async def test_G_goes_to_the_true_end_of_the_queue_and_earlier_rows_page_in(desk
         await wait_for(pilot, lambda: screen.current_row().ref == everything[-1], "the end again")
         await pilot.press("g")
         await wait_for(pilot, lambda: screen.current_row().ref == everything[0], "back at the top")
+
+
+async def test_G_on_a_text_search_pages_forward_to_its_last_match(desk: Desk, world: World) -> None:
+    app = ConsoleApp(desk, "bill", poll_seconds=0.2, presence_seconds=1.0, page_size=5)
+    async with app.run_test(size=(120, 30)) as pilot:
+        screen = await wait_for_queue(pilot)
+        await pilot.press("slash")
+        await type_text(pilot, "Bulk ticket")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: screen.text == "Bulk ticket" and screen.rows and screen.next_cursor, "a search")
+        expected = await forward(desk, QueueFilter(text="Bulk ticket", statuses=("new", "open", "pending"), limit=5))
+        assert len(expected) == 23
+        await pilot.press("G")
+        await wait_for(pilot, lambda: screen.next_cursor is None and len(screen.rows) == 23, "every match loaded")
+        assert [row.ref for row in screen.rows] == expected
+        await wait_for(pilot, lambda: screen.current_row().ref == expected[-1], "the cursor on the last match")

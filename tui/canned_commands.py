@@ -14,9 +14,8 @@ import typer
 
 from core.canned import VARIABLES
 from core.errors import BadArgument, NotFound
-from tui.cli import AsAdmin, Body, Json, _typer, admin_actor, app, handled, opened_desk, print_json, read_body
+from tui.cli import AsAdmin, Body, Json, _typer, admin_actor, app, handled, opened_desk, print_json, read_body, zone_of
 from tui.cli import when as shown_time
-from tui.cli import zone_of
 from tui.plain import table, visible, visible_block
 
 canned_app = _typer(
@@ -33,7 +32,9 @@ Name = Annotated[str, typer.Argument(help="The canned response's name (quote it)
 
 @canned_app.command("list")
 @handled
-async def canned_list(ctx: typer.Context, department: DepartmentOption, as_: AsAdmin = None, json: Json = False) -> None:
+async def canned_list(
+    ctx: typer.Context, department: DepartmentOption, as_: AsAdmin = None, json: Json = False
+) -> None:
     """The department's canned responses with the start of their text."""
     async with opened_desk(ctx) as desk:
         found = await desk.canned_responses(admin_actor(as_), department)
@@ -44,9 +45,7 @@ async def canned_list(ctx: typer.Context, department: DepartmentOption, as_: AsA
         typer.echo("No canned responses; add one with `termdesk canned add NAME --department D --body TEXT`.")
         return
     zone = zone_of(ctx)
-    rows = [
-        (item.name, shown_time(item.updated_at, zone), " ".join(item.body.split())) for item in found
-    ]
+    rows = [(item.name, shown_time(item.updated_at, zone), " ".join(item.body.split())) for item in found]
     typer.echo(table(("NAME", "UPDATED", "TEXT"), rows, max_widths={0: 40, 2: 60}))
 
 

@@ -35,6 +35,10 @@ from tui.console.queue_table import QueueTable
 from tui.inert import inert_plain
 
 if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
+    from core.desk import Desk
+    from core.views import QueuePage
     from tui.console.app import ConsoleApp, DeskChanged
 
 ALL = "__all__"
@@ -276,12 +280,16 @@ class QueuesScreen(TicketActions, Screen[None]):
         self.redraw(keep_ref=self.rows[-1].ref if self.rows else None)
         self.show_status()
 
+    def page_of(self, wanted: QueueFilter) -> Callable[[Desk], Awaitable[QueuePage]]:
+        handle = self.console.handle
+        return lambda desk: desk.queue(handle, wanted)
+
     @work(exclusive=True, group="queue-to-end")
     async def fetch_to_end(self, generation: int) -> None:
         """A text search reads newest match first and has no reverse order: page forward to its end."""
         while self.next_cursor and generation == self.generation and len(self.rows) < SEARCH_END_LIMIT:
             wanted = self.current_filter(cursor=self.next_cursor, limit=MAX_PAGE_ROWS)
-            page = await self.console.call(lambda desk: desk.queue(self.console.handle, wanted))
+            page = await self.console.call(self.page_of(wanted))
             if page is None or generation != self.generation:
                 return
             known = {row.ref for row in self.rows}
@@ -371,16 +379,25 @@ class QueuesScreen(TicketActions, Screen[None]):
         self.action_open()
 
     def action_open(self) -> None:
+        row = self.current_row()
+        if row is not None:
+            self.open_ticket(row.ref)
+
+    @work(exclusive=True, group="open")
+    async def open_ticket(self, ref: str) -> None:
+        """Read the ticket first, then show the screen with it: one layout and paint of the whole thread,
+        where showing an empty screen and filling it in painted the screen three times (bench/tui.py)."""
         from tui.console.ticket import TicketScreen
 
-        row = self.current_row()
-        if row is None:
+        handle = self.console.handle
+        detail = await self.console.call(lambda desk: desk.ticket(handle, ref))
+        if detail is None or not self.is_current:
             return
         if not self.app.is_screen_installed("ticket"):
-            self.app.install_screen(TicketScreen(row.ref), name="ticket")
+            self.app.install_screen(TicketScreen(ref), name="ticket")
         screen = self.app.get_screen("ticket")
         assert isinstance(screen, TicketScreen)
-        screen.show(row.ref)
+        screen.show(ref, detail)
         self.app.push_screen("ticket")
 
     def action_cursor_down(self) -> None:

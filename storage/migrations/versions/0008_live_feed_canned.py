@@ -28,8 +28,7 @@ END
 $$
 """
 NOTIFY_TRIGGER = (
-    "CREATE TRIGGER events_notify AFTER INSERT ON events "
-    "FOR EACH STATEMENT EXECUTE FUNCTION termdesk_events_notify()"
+    "CREATE TRIGGER events_notify AFTER INSERT ON events FOR EACH STATEMENT EXECUTE FUNCTION termdesk_events_notify()"
 )
 
 
@@ -42,8 +41,10 @@ def upgrade() -> None:
         sa.Column("body", sa.Text(), nullable=False),
         sa.Column("updated_at", sa.DateTime(), nullable=False),
         sa.ForeignKeyConstraint(
-            ["department_id"], ["departments.id"],
-            name=op.f("fk_canned_responses_department_id_departments"), ondelete="CASCADE",
+            ["department_id"],
+            ["departments.id"],
+            name=op.f("fk_canned_responses_department_id_departments"),
+            ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_canned_responses")),
         sa.UniqueConstraint("department_id", "name", name=op.f("uq_canned_responses_department_id_name")),
