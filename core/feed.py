@@ -60,7 +60,8 @@ class DeskFeed:
             except StorageError as error:
                 log.info("the live feed could not read the desk: %s", error.message)
             else:
-                changed = last is not None and newest != last
+                # The first look says "changed": whatever happened before the feed started is read then.
+                changed = last is None or newest != last
                 last = newest
                 yield changed
             await asyncio.sleep(self.poll_seconds)
