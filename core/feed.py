@@ -127,6 +127,7 @@ class DeskFeed:
                     continue
                 yield False
         finally:
+            # Usually reached by cancellation (the console quitting): nothing here may await.
             self.listening = False
             if listener is not None:
-                await listener.close()
+                listener.terminate()

@@ -50,6 +50,11 @@ class Listener:
         value = await self._connection.fetchval("SELECT coalesce(max(id), 0) FROM events", timeout=10)
         return int(value)
 
+    def terminate(self) -> None:
+        """Drop the connection at once, without awaiting anything (safe while being cancelled)."""
+        if not self._connection.is_closed():
+            self._connection.terminate()
+
     async def close(self) -> None:
         if self._connection.is_closed():
             return
