@@ -156,7 +156,13 @@ class ConsoleSettings(_Section):
 
     # Binding id -> keys, e.g. {"ticket.reply" = "r,R"}; `?` in the console lists the ids.
     keymap: dict[str, str] = {}
+    # SQLite: how often the console looks for new events. PostgreSQL is notified at once instead (LISTEN).
     poll_seconds: float = Field(default=0.5, gt=0, le=60)
+    # PostgreSQL: how often the listening console still checks the newest event id, in case a notification
+    # was lost (the listening connection is reopened with backoff whenever it drops).
+    feed_safety_seconds: float = Field(default=10.0, gt=0, le=3600)
+    # Composer text is saved as a draft this long after the last keystroke, so a killed console loses little.
+    autosave_seconds: float = Field(default=2.0, gt=0, le=60)
     theme: str = "textual-dark"
 
 

@@ -834,6 +834,37 @@ REGIONS: tuple[tuple[str, Mapping[str, int]], ...] = (
 )
 
 
+# Canned responses every department gets, then those of a department by name (templates: core.canned).
+COMMON_CANNED = (
+    ("Greeting", "Hello {{ contact_name }},\n\nthank you for writing to {{ department }} about {{ ticket_ref }}.\n"),
+    ("Closing", "\nIf anything is still unclear, just reply to this mail.\n\nBest regards,\n{{ agent_name }}"),
+    ("Need more details", "Hello {{ contact_name }},\n\nto help you with \"{{ subject }}\" we need a little more: "
+     "your order number, and a screenshot if something looks wrong.\n\n{{ agent_name }}"),
+)
+DEPARTMENT_CANNED: dict[str, tuple[tuple[str, str], ...]] = {
+    "Billing": (
+        ("Refund issued", "Hello {{ contact_name }},\n\nwe have refunded the charge; it reaches your account "
+         "within 3–5 banking days.\n\n{{ agent_name }}"),
+        ("Invoice copy", "Hello {{ contact_name }},\n\na copy of your invoice is attached to this reply "
+         "({{ ticket_ref }}).\n\n{{ agent_name }}"),
+    ),
+    "Technical": (
+        ("Password reset", "Hello {{ contact_name }},\n\nplease use \"Forgot password\" on the sign-in page; the "
+         "link in the mail works for one hour.\n\n{{ agent_name }}"),
+        ("Clear the app cache", "Please sign out, clear the app's cache (Settings → Storage) and sign in again. "
+         "Does the problem stay?"),
+    ),
+    "Returns": (
+        ("Return label", "Hello {{ contact_name }},\n\nyour prepaid return label for {{ ticket_ref }} is "
+         "attached. Drop the parcel at any post office within 14 days.\n\n{{ agent_name }}"),
+    ),
+    "Sales": (
+        ("Quote follow-up", "Hello {{ contact_name }},\n\nhere is the quote you asked for. It is valid for 30 "
+         "days.\n\n{{ agent_name }}"),
+    ),
+}
+
+
 def department_plans(count: int) -> list[DepartmentPlan]:
     """The six base departments, then regional desks (EMEA, APAC, …), then numbered regions."""
     plans = list(BASE_DEPARTMENTS[:count])
@@ -1527,6 +1558,8 @@ async def build_demo(
             system, plan.name, email=plan.email, sender_name=plan.sender_name, signature=plan.signature
         )
         department_ids.append((view.id, plan))
+        for name, body in COMMON_CANNED + DEPARTMENT_CANNED.get(plan.name, ()):
+            await desk.add_canned(system, plan.name, name, body)
     names = [plan.name for plan in plans]
     id_of = {plan.name: department_id for department_id, plan in department_ids}
 

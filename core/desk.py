@@ -15,9 +15,11 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.exc import StaleDataError
 
-from core import admin, counters, drafts, events, queues, tickets
+from core import admin, canned, counters, drafts, events, queues, tickets
+from core.canned import CannedView
 from core.config import Settings
 from core.errors import Conflict, NotFound
+from core.feed import DeskFeed
 from core.policy import Actor, current_actor, resolve_actor, ticket_visible, visible_ticket
 from core.refs import format_ref, parse_ref
 from core.reports import Report, ReportRequest, build_report
@@ -196,6 +198,13 @@ class Desk:
         async with self.db.reading() as session:
             return await events.latest_id(session)
 
+    def watch(self, poll_seconds: float, safety_seconds: float | None = None) -> DeskFeed:
+        """A feed whose `changes()` yield True whenever the desk may have changed (NOTIFY on PostgreSQL,
+        polling on SQLite); see core.feed. Close the iterator (`contextlib.aclosing`) to let go of the
+        listening connection."""
+        safety = safety_seconds if safety_seconds is not None else self.settings.console.feed_safety_seconds
+        return DeskFeed(self.db, self.latest_event_id, poll_seconds=poll_seconds, safety_seconds=safety)
+
     async def events_since(self, actor: ActorLike, after_id: int, limit: int = 500) -> list[EventView]:
         async with self.db.reading() as session:
             who = await self._actor(session, actor)
@@ -340,6 +349,40 @@ class Desk:
         async with self._writing() as session:
             who = await self._actor(session, actor)
             return await drafts.heartbeat(session, who, await self._ticket(session, who, ref), activity)
+
+    # -- canned responses (core.canned): supervisors and admins manage, members use -------
+
+    async def canned_responses(self, actor: ActorLike, department: str) -> list[CannedView]:
+        async with self.db.reading() as session:
+            return await canned.list_for(session, await self._actor(session, actor), department)
+
+    async def add_canned(self, actor: ActorLike, department: str, name: str, body: str) -> CannedView:
+        async with self._writing() as session:
+            return await canned.add(session, await self._actor(session, actor), department, name, body)
+
+    async def edit_canned(
+        self, actor: ActorLike, department: str, name: str, *, new_name: str | None = None, body: str | None = None
+    ) -> CannedView:
+        async with self._writing() as session:
+            who = await self._actor(session, actor)
+            return await canned.edit(session, who, department, name, new_name=new_name, body=body)
+
+    async def delete_canned(self, actor: ActorLike, department: str, name: str) -> str:
+        async with self._writing() as session:
+            return await canned.delete(session, await self._actor(session, actor), department, name)
+
+    async def canned_for_ticket(self, actor: ActorLike, ref: str) -> list[CannedView]:
+        """The canned responses of the ticket's department, for the composer's picker."""
+        async with self.db.reading() as session:
+            who = await self._actor(session, actor)
+            return await canned.for_ticket(session, await self._ticket(session, who, ref))
+
+    async def render_canned(self, actor: ActorLike, ref: str, canned_id: int) -> str:
+        """A canned response of the ticket's department, filled in for the ticket and the actor."""
+        async with self.db.reading() as session:
+            who = await self._actor(session, actor)
+            ticket = await self._ticket(session, who, ref)
+            return await canned.render_for_ticket(session, who, ticket, ref.strip(), canned_id)
 
     # -- administration ---------------------------------------------------
 

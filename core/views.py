@@ -53,6 +53,9 @@ class QueueFilter:
     sort: QueueSort = "updated"
     limit: int = 50
     cursor: str | None = None
+    # Read towards the start: the page that ends just before `cursor`, or without one the queue's last
+    # page (rows still in queue order). Not with a text search of 3+ characters (read newest match first).
+    backward: bool = False
 
 
 @dataclass(frozen=True)
@@ -80,6 +83,8 @@ class TicketRow(_Json):
 class QueuePage(_Json):
     rows: tuple[TicketRow, ...]
     next_cursor: str | None
+    # Backward pages only: the cursor of the page before this one, None when this page starts the queue.
+    previous_cursor: str | None = None
 
 
 @dataclass(frozen=True)

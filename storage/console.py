@@ -1,14 +1,16 @@
-"""Tables the agent console keeps in the database: kept reply drafts and who is on which ticket (presence).
+"""Tables the agent console keeps in the database: kept reply drafts, who is on which ticket (presence),
+and each department's canned responses.
 
-Both live in the database, not in a console process, so a draft survives a
-restart and presence is seen by consoles on other SSH hosts.
+All live in the database, not in a console process, so a draft survives a
+restart, presence is seen by consoles on other SSH hosts, and a canned
+response edited with the CLI is offered in every console at once.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, String, Text
+from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from storage.models import Base
@@ -38,3 +40,17 @@ class Presence(Base):
     seen_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     __table_args__ = (Index("ix_presence_ticket", "ticket_id", "seen_at"),)
+
+
+class CannedResponse(Base):
+    """A department's ready-made reply text; a Jinja2 template rendered in the sandbox when inserted."""
+
+    __tablename__ = "canned_responses"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    department_id: Mapped[int] = mapped_column(ForeignKey("departments.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(120))
+    body: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (UniqueConstraint("department_id", "name"),)

@@ -320,3 +320,31 @@ async def test_live_updates_keep_the_cursor_and_marks_and_refresh_an_open_thread
         await desk.note("sup", under_cursor, "Written by a supervisor elsewhere.")
         await wait_for(pilot, lambda: "Written by a supervisor elsewhere." in screen_text(app), "the live note")
         assert app.screen is ticket
+
+
+async def test_a_long_thread_opens_at_its_newest_entry_and_still_scrolls_up(desk: Desk, world: World) -> None:
+    from tests.desk_fixtures import new_ticket
+
+    long = await new_ticket(desk, "Billing", "A long conversation", "First words of the customer.")
+    for number in range(30):
+        await desk.note("bill", long.ref, f"Note number {number} on this ticket.")
+    app = console(desk, "bill")
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_for_queue(pilot)
+        # The first open makes the (reused) ticket screen; the second is the one with a known size.
+        await open_ticket(pilot, world.ref("billing2"))
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: isinstance(app.screen, QueuesScreen), "back on the queue")
+        await pilot.press("g")
+        ticket = await open_ticket(pilot, long.ref)
+        thread = ticket.query_one("#thread")
+        await wait_for(pilot, lambda: "Note number 29 on this ticket." in screen_text(app), "the newest note")
+        assert "First words of the customer." not in screen_text(app)
+        assert thread.scroll_y > 0
+        for _ in range(5):
+            await pilot.press("k")
+        await wait_for(pilot, lambda: thread.scroll_y < thread.max_scroll_y, "scrolled up")
+        await pilot.press("g")
+        await wait_for(pilot, lambda: "First words of the customer." in screen_text(app), "the top of the thread")
+        await pilot.press("G")
+        await wait_for(pilot, lambda: "Note number 29 on this ticket." in screen_text(app), "the bottom again")

@@ -343,3 +343,13 @@ def test_romanise_makes_ascii_handles() -> None:
     assert romanise("Đặng") == "dang"
     assert romanise("Смирнова") == "smirnova"
     assert romanise("Hương") == "huong"
+
+
+async def test_every_department_has_canned_responses_that_fill_in(desk: Desk, demo: DemoSummary) -> None:
+    for department in await desk.departments(demo.admin):
+        found = await desk.canned_responses(demo.admin, department.name)
+        assert len(found) >= 3, department.name
+        [row] = (await desk.queue(demo.admin, QueueFilter(department=department.name, limit=1))).rows
+        for item in found:
+            text = await desk.render_canned(demo.admin, row.ref, item.id)
+            assert "{{" not in text and text.strip()

@@ -864,6 +864,7 @@ from tui import mail_commands  # noqa: E402, F401
 from tui import outbox_commands  # noqa: E402, F401
 from tui import report_commands  # noqa: E402, F401
 from tui import automation_commands  # noqa: E402, F401
+from tui import canned_commands  # noqa: E402, F401
 
 
 def main() -> None:

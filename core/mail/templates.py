@@ -109,6 +109,20 @@ def _render(subject: str, body: str, variables: dict[str, str]) -> Rendered:
     )
 
 
+def render_text(source: str, variables: dict[str, str]) -> str:
+    """Any other admin-written template (e.g. a canned response) in the same sandbox; raises TemplateError."""
+    return _ENVIRONMENT.from_string(source).render(variables)
+
+
+def check_syntax(source: str) -> str | None:
+    """None when `source` parses as a template, else the parser's complaint."""
+    try:
+        _ENVIRONMENT.parse(source)
+    except TemplateError as error:
+        return str(error)
+    return None
+
+
 def render(department: Department, kind: str, variables: dict[str, str]) -> Rendered:
     """The department's template filled in; the built-in one when the admin's fails."""
     values = {name: str(variables.get(name, "")) for name in VARIABLES}

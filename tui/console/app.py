@@ -1,9 +1,11 @@
 """`ConsoleApp`: the agent console's root — the desk, the acting agent, the live feed, keymap and theme.
 
 Screens ask the app for the desk and the agent and never open sessions
-themselves. The live feed follows `Desk.events_since` by polling on a timer;
-a tick is skipped while the previous one still runs, so a slow database never
-piles up work, and every screen on the stack that cares gets the new events.
+themselves. The live feed (`Desk.watch`: LISTEN/NOTIFY on PostgreSQL, a
+poll of the newest event id on SQLite) wakes `poll`, which reads
+`Desk.events_since` and broadcasts one `DeskChanged` to every screen on the
+stack that cares. Wake-ups during a poll are folded into one more poll after
+it, so a burst of changes or a slow database never piles up work.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from contextlib import aclosing
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TypeVar
@@ -22,6 +25,7 @@ from textual.message import Message
 from core.desk import Desk
 from core.drafts import PresenceView
 from core.errors import DeskError
+from core.feed import DeskFeed
 from core.views import EventView
 from storage.errors import StorageError
 from tui.console.drafts import KeptDrafts
@@ -97,7 +101,10 @@ class ConsoleApp(App[None]):
         self.last_event_id = 0
         self.last_update: datetime | None = None
         self.polling = False
+        self.poll_again = False
         self.skipped_ticks = 0
+        self.autosave_seconds = settings.autosave_seconds
+        self.feed: DeskFeed | None = None
         self._keymap = {**settings.keymap, **(keymap or {})}
         self.theme = settings.theme
         self.last_call_failed = False
@@ -120,7 +127,7 @@ class ConsoleApp(App[None]):
         self.last_update = self.clock()
         await self.push_screen(QueuesScreen())
         if self.live:
-            self.set_interval(self.poll_seconds, self.tick, name="live-feed")
+            self.run_worker(self.follow_feed(), group="live-feed-watch", exit_on_error=False)
 
     async def on_unmount(self) -> None:
         if self.close_desk:
@@ -160,11 +167,24 @@ class ConsoleApp(App[None]):
 
     # -- the live feed -------------------------------------------------------------
 
+    async def follow_feed(self) -> None:
+        """Wake `poll` whenever the desk may have changed; note the freshness when it is known unchanged."""
+        self.feed = self.desk.watch(self.poll_seconds)
+        async with aclosing(self.feed.changes()) as changes:
+            async for changed in changes:
+                if changed:
+                    self.tick()
+                elif not self.polling:
+                    self.last_update = self.clock()
+
     def tick(self) -> None:
+        """Read new events now, or once more right after the poll that is running (bursts fold into one)."""
         if self.polling:
             self.skipped_ticks += 1
+            self.poll_again = True
             return
         self.polling = True
+        self.poll_again = False
         self.run_worker(self.poll(), group="live-feed", exit_on_error=False)
 
     async def poll(self) -> None:
@@ -184,6 +204,8 @@ class ConsoleApp(App[None]):
                 self.broadcast(DeskChanged(found))
         finally:
             self.polling = False
+        if self.poll_again:
+            self.tick()
 
     def broadcast(self, message: DeskChanged) -> None:
         for screen in self.screen_stack:

@@ -2,13 +2,20 @@
 
 The table never holds a whole queue: it starts with one page from
 `Desk.queue` and fetches the next page (by its keyset cursor) when the cursor
-nears the last loaded row. `G` therefore goes to the last *loaded* row and
-asks for more. Live events refresh the counts and the loaded rows in place,
-keeping the cursor on the same ticket and the marks where they were.
+nears the last loaded row. `G` goes to the true end: unless every page is
+loaded already, the table is replaced by the queue's *last* page, read by the
+same keyset walked backwards (one indexed query, as cheap at a million
+tickets as the first page; loading every page in between would be 10,000
+round trips and a million rows in the widget), and earlier pages are put in
+front as the cursor nears the top. `g` from there reads the first page
+again. Live events refresh the counts and the loaded rows (at the head or at
+the tail, wherever the window is) in place, keeping the cursor on the same
+ticket and the marks where they were.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING, ClassVar
 
 from rich.text import Text
@@ -28,6 +35,10 @@ from tui.console.queue_table import QueueTable
 from tui.inert import inert_plain
 
 if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
+    from core.desk import Desk
+    from core.views import QueuePage
     from tui.console.app import ConsoleApp, DeskChanged
 
 ALL = "__all__"
@@ -44,6 +55,8 @@ STATUS_FILTERS: tuple[tuple[str, tuple[str, ...]], ...] = (
 WHO_FILTERS = ("everyone", "mine", "unassigned")
 SORTS: tuple[QueueSort, ...] = ("updated", "oldest", "newest", "priority", "due")
 REFRESH_LIMIT = 500  # rows re-read on a live update (the most a page holds)
+MAX_PAGE_ROWS = 500  # the largest page core serves
+SEARCH_END_LIMIT = 5_000  # G on a text search loads at most this many matches
 
 
 class QueuesScreen(TicketActions, Screen[None]):
@@ -86,6 +99,10 @@ class QueuesScreen(TicketActions, Screen[None]):
         self.tag: str | None = None
         self.rows: list[TicketRow] = []
         self.next_cursor: str | None = None
+        # Set while the table holds a window at the end of the queue (after G): where the rows before it start.
+        self.previous_cursor: str | None = None
+        self.at_tail = False
+        self.loading_earlier = False
         self.marks: set[str] = set()
         self.generation = 0
         self.loading_more = False
@@ -149,7 +166,10 @@ class QueuesScreen(TicketActions, Screen[None]):
         if self.marks:
             parts.append(f"{len(self.marks)} marked")
         more = "+" if self.next_cursor else ""
-        parts.append(f"{len(self.rows)}{more} rows")
+        if self.at_tail:
+            parts.append(f"last {len(self.rows)}{'' if self.previous_cursor is None else '+'} rows")
+        else:
+            parts.append(f"{len(self.rows)}{more} rows")
         self.query_one("#status-bar", Static).update(Text(" · ".join(parts)))
 
     # -- departments --------------------------------------------------------------------
@@ -240,9 +260,67 @@ class QueuesScreen(TicketActions, Screen[None]):
             return
         self.rows = list(page.rows)
         self.next_cursor = page.next_cursor
+        self.previous_cursor = None
+        self.at_tail = False
         self.redraw(keep_ref=None)
         self.loaded = True
         self.show_status()
+
+    @work(exclusive=True, group="queue")
+    async def fetch_last_page(self, generation: int) -> None:
+        """Replace the loaded rows with the queue's last page (a reverse keyset read) and go to its last row."""
+        wanted = replace(self.current_filter(), backward=True)
+        page = await self.console.call(lambda desk: desk.queue(self.console.handle, wanted))
+        if page is None or generation != self.generation:
+            return
+        self.rows = list(page.rows)
+        self.next_cursor = None
+        self.previous_cursor = page.previous_cursor
+        self.at_tail = True
+        self.redraw(keep_ref=self.rows[-1].ref if self.rows else None)
+        self.show_status()
+
+    def page_of(self, wanted: QueueFilter) -> Callable[[Desk], Awaitable[QueuePage]]:
+        handle = self.console.handle
+        return lambda desk: desk.queue(handle, wanted)
+
+    @work(exclusive=True, group="queue-to-end")
+    async def fetch_to_end(self, generation: int) -> None:
+        """A text search reads newest match first and has no reverse order: page forward to its end."""
+        while self.next_cursor and generation == self.generation and len(self.rows) < SEARCH_END_LIMIT:
+            wanted = self.current_filter(cursor=self.next_cursor, limit=MAX_PAGE_ROWS)
+            page = await self.console.call(self.page_of(wanted))
+            if page is None or generation != self.generation:
+                return
+            known = {row.ref for row in self.rows}
+            fresh = [row for row in page.rows if row.ref not in known]
+            now = self.console.clock()
+            self.table.add_rows([(row.ref, queue_cells(row, now, False, self.subject_limit)) for row in fresh])
+            self.rows.extend(fresh)
+            self.next_cursor = page.next_cursor
+        if generation == self.generation and self.rows:
+            self.table.move_cursor(len(self.rows) - 1)
+            if self.next_cursor:
+                self.console.say(f"Showing the first {len(self.rows):,} matches; narrow the search to see the rest.")
+        self.show_status()
+
+    @work(exclusive=True, group="earlier")
+    async def fetch_earlier(self, generation: int, cursor: str) -> None:
+        """Put the page before the tail window in front of it, keeping the cursor on the same ticket."""
+        try:
+            wanted = replace(self.current_filter(cursor=cursor), backward=True)
+            page = await self.console.call(lambda desk: desk.queue(self.console.handle, wanted))
+            if page is None or generation != self.generation or cursor != self.previous_cursor:
+                return
+            known = {row.ref for row in self.rows}
+            fresh = [row for row in page.rows if row.ref not in known]
+            current = self.current_row()
+            self.rows = fresh + self.rows
+            self.previous_cursor = page.previous_cursor
+            self.redraw(current.ref if current else None)
+            self.show_status()
+        finally:
+            self.loading_earlier = False
 
     @work(exclusive=True, group="more")
     async def fetch_more(self, generation: int, cursor: str) -> None:
@@ -282,6 +360,13 @@ class QueuesScreen(TicketActions, Screen[None]):
     @on(QueueTable.RowHighlighted, "#queue")
     def near_the_end(self, event: QueueTable.RowHighlighted) -> None:
         if (
+            self.previous_cursor
+            and not self.loading_earlier
+            and event.cursor_row < max(10, self.console.page_size // 2)
+        ):
+            self.loading_earlier = True
+            self.fetch_earlier(self.generation, self.previous_cursor)
+        if (
             self.next_cursor
             and not self.loading_more
             and event.cursor_row >= len(self.rows) - max(10, self.console.page_size // 2)
@@ -294,16 +379,25 @@ class QueuesScreen(TicketActions, Screen[None]):
         self.action_open()
 
     def action_open(self) -> None:
+        row = self.current_row()
+        if row is not None:
+            self.open_ticket(row.ref)
+
+    @work(exclusive=True, group="open")
+    async def open_ticket(self, ref: str) -> None:
+        """Read the ticket first, then show the screen with it: one layout and paint of the whole thread,
+        where showing an empty screen and filling it in painted the screen three times (bench/tui.py)."""
         from tui.console.ticket import TicketScreen
 
-        row = self.current_row()
-        if row is None:
+        handle = self.console.handle
+        detail = await self.console.call(lambda desk: desk.ticket(handle, ref))
+        if detail is None or not self.is_current:
             return
         if not self.app.is_screen_installed("ticket"):
-            self.app.install_screen(TicketScreen(row.ref), name="ticket")
+            self.app.install_screen(TicketScreen(ref), name="ticket")
         screen = self.app.get_screen("ticket")
         assert isinstance(screen, TicketScreen)
-        screen.show(row.ref)
+        screen.show(ref, detail)
         self.app.push_screen("ticket")
 
     def action_cursor_down(self) -> None:
@@ -313,11 +407,23 @@ class QueuesScreen(TicketActions, Screen[None]):
         self.table.action_cursor_up()
 
     def action_top(self) -> None:
+        if self.at_tail and self.previous_cursor is not None:
+            # The window starts mid-queue: the first page is one read away (marks stay).
+            self.generation += 1
+            self.fetch_first_page(self.generation)
+            return
         self.table.move_cursor(0)
 
     def action_bottom(self) -> None:
-        if self.rows:
-            self.table.move_cursor(len(self.rows) - 1)
+        if self.next_cursor is None:
+            if self.rows:
+                self.table.move_cursor(len(self.rows) - 1)
+            return
+        self.generation += 1
+        if self.text:
+            self.fetch_to_end(self.generation)
+        else:
+            self.fetch_last_page(self.generation)
 
     def action_half_page(self, direction: int) -> None:
         step = max(1, (self.table.size.height - 1) // 2)
@@ -443,13 +549,16 @@ class QueuesScreen(TicketActions, Screen[None]):
     async def refetch_loaded(self, generation: int) -> None:
         """Read the loaded part of the queue again and update the table in place."""
         limit = min(max(len(self.rows), self.console.page_size), REFRESH_LIMIT)
-        wanted = self.current_filter(limit=limit)
+        # At the tail (after G) the window at the end is re-read, backwards; elsewhere the head.
+        wanted = replace(self.current_filter(limit=limit), backward=self.at_tail)
         page = await self.console.call(lambda desk: desk.queue(self.console.handle, wanted))
         if page is None or generation != self.generation:
             return
         fresh = list(page.rows)
         # Past REFRESH_LIMIT loaded rows, the rows after the re-read head are dropped and paged in again.
         next_cursor = page.next_cursor
+        if self.at_tail:
+            self.previous_cursor = page.previous_cursor
         current = self.current_row()
         keep_ref = current.ref if current else None
         keep_index = self.table.cursor_row

@@ -49,6 +49,8 @@ class TicketScreen(TicketActions, Screen[None]):
         self.folded = True
         self.presence = PresenceBeat(self, ref, "viewing", "presence")
         self.present = False
+        self.preloaded = False
+        self.thread_text = Text()
 
     @property
     def console(self) -> ConsoleApp:
@@ -64,27 +66,63 @@ class TicketScreen(TicketActions, Screen[None]):
                 yield Static(id="contact-text")
         yield KeyBar()
 
-    def show(self, ref: str) -> None:
-        """Make this (kept, installed) screen show another ticket; the console reuses one ticket screen
-        because composing and styling a fresh one cost more than reading the ticket."""
+    def show(self, ref: str, detail: TicketDetail | None = None) -> None:
+        """Make this (kept, installed) screen show another ticket, already read when `detail` is given; the
+        console reuses one ticket screen because composing and styling a fresh one cost more than reading
+        the ticket."""
         self.ref = ref
-        self.detail = None
+        self.detail = detail
+        self.preloaded = detail is not None
         self.folded = True
         self.presence = PresenceBeat(self, ref, "viewing", "presence")
         self.present = False
-        self.present = False
         if self.is_mounted:
-            self.query_one("#ticket-header", Static).update(Text(f"{ref} loading…"))
+            self.query_one("#presence", Static).display = False
+            self.show_detail()
+
+    def show_detail(self) -> None:
+        """Draw the detail (or "loading…"), scrolled to the newest entry at the bottom."""
+        if self.detail is None:
+            self.query_one("#ticket-header", Static).update(Text(f"{self.ref} loading…"))
             self.query_one("#thread-text", Static).update(Text())
             self.query_one("#contact-text", Static).update(Text())
-            self.query_one("#presence", Static).display = False
+            return
+        self.render_detail()
+        self.scroll_to_newest()
+
+    def scroll_to_newest(self) -> None:
+        """Show the bottom of the thread without painting its top first where that can be known.
+
+        A thread taller than the view is *anchored*: Textual lays it out already scrolled to the end
+        (scrolling up releases the anchor, coming back down takes it again). A thread that fits is
+        shown from its top (anchoring it would push it down, leaving blank lines above). Near the
+        boundary, or before the screen has a size, it is scrolled after the first paint as before.
+        """
+        thread = self.query_one("#thread", VerticalScroll)
+        thread.anchor(False)
+        view = thread.scrollable_content_region
+        if view.width <= 0 or view.height <= 0:
+            self.call_after_refresh(thread.scroll_end, animate=False)
+            return
+        lines = len(self.thread_text.wrap(self.app.console, view.width))
+        if lines < view.height - 1:
+            thread.scroll_to(y=0, animate=False, immediate=True)
+        elif lines > view.height + 2:
+            thread.anchor()
+        else:
+            self.call_after_refresh(thread.scroll_end, animate=False)
 
     def on_mount(self) -> None:
         self.query_one("#presence", Static).display = False
+        if self.detail is not None:
+            self.show_detail()
 
     def on_screen_resume(self) -> None:
         self.query_one("#thread", VerticalScroll).focus()
-        self.load(first=self.detail is None)
+        if self.preloaded:
+            self.preloaded = False  # read just now by the queue screen; coming back later reads it again
+        else:
+            self.load(first=self.detail is None)
         if not self.present:
             self.present = True
             self.presence.start()
@@ -110,7 +148,7 @@ class TicketScreen(TicketActions, Screen[None]):
         self.detail = detail
         self.render_detail()
         if at_bottom:
-            self.call_after_refresh(thread.scroll_end, animate=False)
+            self.scroll_to_newest()
 
     def render_detail(self) -> None:
         if self.detail is None:
@@ -123,6 +161,7 @@ class TicketScreen(TicketActions, Screen[None]):
             if index:
                 text.append("\n\n" if entry.kind != "event" else "\n")
             text.append_text(entry.text)
+        self.thread_text = text
         self.query_one("#thread-text", Static).update(text)
         self.query_one("#contact-text", Static).update(contact_panel(self.detail, now))
 
