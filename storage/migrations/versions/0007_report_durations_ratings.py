@@ -54,8 +54,10 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index("ix_ratings_ticket", table_name="ratings")
     op.drop_table("ratings")
-    with op.batch_alter_table("messages") as batch:
+    # ALTER TABLE ... DROP COLUMN in place (SQLite 3.35+): a table copy would drop `tickets`, and with
+    # foreign keys on SQLite deletes every message and event of every ticket on the way (ON DELETE CASCADE).
+    with op.batch_alter_table("messages", recreate="never") as batch:
         batch.drop_column("answer_minutes")
-    with op.batch_alter_table("tickets") as batch:
+    with op.batch_alter_table("tickets", recreate="never") as batch:
         batch.drop_column("resolution_minutes")
         batch.drop_column("first_response_minutes")
