@@ -21,7 +21,7 @@ from core.config import Settings
 from core.errors import Conflict, NotFound
 from core.policy import Actor, current_actor, resolve_actor, ticket_visible, visible_ticket
 from core.refs import format_ref, parse_ref
-from core.reports import Report, ReportRequest, build_report, durations
+from core.reports import Report, ReportRequest, build_report, durations, export
 from core.views import (
     AgentView,
     AttachmentView,
@@ -169,6 +169,18 @@ class Desk:
         async with self.db.reading() as session:
             who = await self._actor(session, actor)
             return await build_report(session, who, request, self.db.dialect)
+
+    async def export_tickets(
+        self, actor: ActorLike, start: datetime, end: datetime, *, batch: int | None = None
+    ) -> AsyncIterator[dict[str, Any]]:
+        """Every ticket created in [start, end) within the actor's departments, streamed from a server-side
+        cursor (`core.reports.export`): rows arrive while the query runs, memory stays flat."""
+        async with self.db.reading() as session:
+            who = await self._actor(session, actor)
+            async for row in export.iter_ticket_rows(
+                session, who, start, end, self.prefix, batch=batch or export.STREAM_BATCH
+            ):
+                yield row
 
     async def rate(
         self, actor: ActorLike, ref: str, score: str, *, comment: str = "", message_id: int | None = None,
