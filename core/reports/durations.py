@@ -129,12 +129,74 @@ async def answer_minutes(session: AsyncSession, ticket: Ticket, replied_at: date
     return net_minutes(calendar, waiting, replied_at, await _pending_of(session, ticket.id))
 
 
+def ticket_durations(
+    calendar: Calendar | None,
+    created: datetime,
+    first_response: datetime | None,
+    resolved: datetime | None,
+    messages: Iterable[tuple[str, datetime, Any]],
+    events: Iterable[tuple[datetime, dict[str, Any] | None]],
+) -> tuple[float | None, float | None, list[float | None]]:
+    """A ticket's stored durations from its history: (first response, resolution, each reply's answer).
+
+    `messages` are its (kind, created_at, automatic flags) in time order, `events` its (at, data) in
+    id order; the answers line up with the replies among `messages`.
+    """
+    pending = pending_spans(events)
+    first = None if first_response is None else net_minutes(calendar, created, first_response, pending)
+    resolution = None if resolved is None else net_minutes(calendar, created, resolved, pending)
+    answers: list[float | None] = []
+    waiting: datetime | None = None
+    for kind, at, automatic in messages:
+        if kind == MessageKind.CUSTOMER.value:
+            if waiting is None and not _is_automatic(automatic):
+                waiting = at
+        elif kind == MessageKind.REPLY.value:
+            answers.append(None if waiting is None else net_minutes(calendar, waiting, at, pending))
+            waiting = None
+    return first, resolution, answers
+
+
+def fill_rows(
+    calendars: dict[int, Calendar | None],
+    tickets: list[dict[str, Any]],
+    messages: list[dict[str, Any]],
+    events: list[dict[str, Any]],
+) -> None:
+    """Set the stored durations on rows about to be bulk-inserted (the demo and scale desks), in place:
+    every ticket dict gets both ticket columns and every message dict `answer_minutes` (same keys on all
+    rows, as an executemany needs). `events` must be in the order they will be inserted."""
+    by_ticket: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    for message in messages:
+        message["answer_minutes"] = None
+        by_ticket[message["ticket_id"]].append(message)
+    history: dict[int, list[tuple[datetime, dict[str, Any] | None]]] = defaultdict(list)
+    for event in events:
+        if event.get("ticket_id") is not None:
+            history[event["ticket_id"]].append((event["at"], event.get("data")))
+    for ticket in tickets:
+        thread = sorted(by_ticket.get(ticket["id"], []), key=lambda row: (row["created_at"], row["id"]))
+        first, resolution, answers = ticket_durations(
+            calendars.get(ticket["department_id"]), ticket["created_at"], ticket.get("first_response_at"),
+            ticket.get("resolved_at"),
+            [(row["kind"], row["created_at"], row.get("automatic")) for row in thread],
+            history.get(ticket["id"], []),
+        )
+        ticket["first_response_minutes"], ticket["resolution_minutes"] = first, resolution
+        replies = iter(answers)
+        for row in thread:
+            if row["kind"] == MessageKind.REPLY.value:
+                row["answer_minutes"] = next(replies)
+
+
+async def calendars_of(session: AsyncSession) -> dict[int, Calendar | None]:
+    return {department.id: hours_of(department) for department in (await session.execute(select(Department))).scalars()}
+
+
 async def backfill(session: AsyncSession, *, batch: int = _BATCH) -> int:
     """Compute every stored duration of existing tickets and replies (after migration 0007); returns
     how many tickets it read. Batches of `batch` tickets by id, so memory stays flat on big desks."""
-    calendars: dict[int, Calendar | None] = {}
-    for department in (await session.execute(select(Department))).scalars():
-        calendars[department.id] = hours_of(department)
+    calendars = await calendars_of(session)
     last_id, seen = 0, 0
     while True:
         tickets = (
@@ -165,43 +227,37 @@ async def backfill(session: AsyncSession, *, batch: int = _BATCH) -> int:
         ticket_values: list[dict[str, Any]] = []
         reply_values: list[dict[str, Any]] = []
         for row in tickets:
-            calendar = calendars.get(row.department_id)
-            pending = pending_spans(events.get(row.id, []))
-            ticket_values.append({
-                "id": row.id,
-                "first_response_minutes": None if row.first_response_at is None
-                else net_minutes(calendar, row.created_at, row.first_response_at, pending),
-                "resolution_minutes": None if row.resolved_at is None
-                else net_minutes(calendar, row.created_at, row.resolved_at, pending),
-            })
-            waiting: datetime | None = None
-            for message in messages.get(row.id, []):
-                if message.kind == MessageKind.CUSTOMER.value:
-                    if waiting is None and not _is_automatic(message.automatic):
-                        waiting = message.created_at
-                elif waiting is not None:
-                    reply_values.append(
-                        {"id": message.id, "answer_minutes": net_minutes(calendar, waiting, message.created_at, pending)}
-                    )
-                    waiting = None
-        # Core UPDATEs by primary key: the ORM's versioned bulk path would bump nothing but costs a SELECT.
+            thread = messages.get(row.id, [])
+            first, resolution, answers = ticket_durations(
+                calendars.get(row.department_id), row.created_at, row.first_response_at, row.resolved_at,
+                [(message.kind, message.created_at, message.automatic) for message in thread],
+                events.get(row.id, []),
+            )
+            ticket_values.append({"b_id": row.id, "b_first": first, "b_resolution": resolution})
+            replies = [message for message in thread if message.kind == MessageKind.REPLY.value]
+            reply_values.extend(
+                {"b_id": message.id, "b_answer": answer}
+                for message, answer in zip(replies, answers, strict=True)
+                if answer is not None
+            )
+        # Core UPDATEs by primary key (executemany): no ORM identity map to fill over a million rows.
+        tickets_table, messages_table = Ticket.__table__, Message.__table__
         await session.execute(
-            update(Ticket.__table__).where(Ticket.__table__.c.id == _bind("id")).values(
-                first_response_minutes=_bind("first_response_minutes"), resolution_minutes=_bind("resolution_minutes")
+            update(tickets_table).where(tickets_table.c.id == bindparam("b_id")).values(
+                first_response_minutes=bindparam("b_first"), resolution_minutes=bindparam("b_resolution")
             ),
-            [{"b_" + key: value for key, value in item.items()} for item in ticket_values],
+            ticket_values,
         )
         if reply_values:
             await session.execute(
-                update(Message.__table__).where(Message.__table__.c.id == _bind("id")).values(
-                    answer_minutes=_bind("answer_minutes")
+                update(messages_table).where(messages_table.c.id == bindparam("b_id")).values(
+                    answer_minutes=bindparam("b_answer")
                 ),
-                [{"b_" + key: value for key, value in item.items()} for item in reply_values],
+                reply_values,
             )
 
 
-def _bind(name: str) -> Any:
-    return bindparam("b_" + name)
-
-
-__all__ = ["answer_minutes", "backfill", "hours_of", "net_minutes", "on_change", "pending_spans"]
+__all__ = [
+    "answer_minutes", "backfill", "calendars_of", "fill_rows", "hours_of", "net_minutes", "on_change",
+    "pending_spans", "ticket_durations",
+]
