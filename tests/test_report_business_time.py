@@ -82,13 +82,15 @@ async def build(desk: Desk, clock: Clock) -> dict[str, str]:
     await desk.add_department(operator, "Support", email="support@example.com")
     await desk.add_department(operator, "Plain", email="plain@example.com")
     await desk.set_automation(operator, "Support", "sla", HOURS)
-    await desk.add_agent(operator, "sam", name="Sam", email="sam@example.com", role="supervisor",
-                         departments=["Support", "Plain"])
+    await desk.add_agent(
+        operator, "sam", name="Sam", email="sam@example.com", role="supervisor", departments=["Support", "Plain"]
+    )
 
     async def create(department: str, when: str) -> tuple[str, int]:
         clock.set(when)
-        row = await desk.create_ticket(operator, Intake(
-            department=department, contact_email="carla@example.org", subject="help", body="help"))
+        row = await desk.create_ticket(
+            operator, Intake(department=department, contact_email="carla@example.org", subject="help", body="help")
+        )
         return row.ref, row.id
 
     async def step(when: str, call: object) -> None:
@@ -167,8 +169,11 @@ async def test_durations_are_stored_in_business_time_without_pending_when_they_h
 async def test_the_backfill_computes_the_same_durations_from_history(timed_desk: Desk) -> None:
     """What `Desk.init` runs after migration 0007 on older rows: same values from messages and events."""
     async with timed_desk.db.writing() as session:
-        await session.execute(update(Ticket).values(first_response_minutes=None, resolution_minutes=None)
-                              .execution_options(synchronize_session=False))
+        await session.execute(
+            update(Ticket)
+            .values(first_response_minutes=None, resolution_minutes=None)
+            .execution_options(synchronize_session=False)
+        )
         await session.execute(update(Message).values(answer_minutes=None).execution_options(synchronize_session=False))
     async with timed_desk.db.writing() as session:
         assert await durations.backfill(session, batch=2) == 4
@@ -212,7 +217,7 @@ async def test_ratings_and_answers_by_agent_and_a_bad_score_named(timed_desk: De
         await timed_desk.rate("sam", timed_desk.ref(1), "meh")
 
 
-async def test_automatic_mail_is_no_first_answer(mail_desk: MailDesk) -> None:
+async def test_automatic_mail_is_no_first_answer(mail_desk: MailDesk) -> None:  # noqa: F811
     """The acknowledgement the desk mails on a new ticket is automatic: the first answer is the agent's reply."""
     [ref] = (await mail_desk.receive(customer_mail(message_id="<ack@customer.example>"))).refs
     await mail_desk.worker().flush()
@@ -222,8 +227,10 @@ async def test_automatic_mail_is_no_first_answer(mail_desk: MailDesk) -> None:
 
     def support(report: Report) -> dict[str, Any]:
         rows = [row.values for row in report.rows if row.group == "Support"]
-        return {"answers": sum(int(values["answers"] or 0) for values in rows),
-                "first": [values["first_answer_avg_min"] for values in rows]}
+        return {
+            "answers": sum(int(values["answers"] or 0) for values in rows),
+            "first": [values["first_answer_avg_min"] for values in rows],
+        }
 
     before = support(await mail_desk.desk.report("alice", request))
     assert before["answers"] == 0 and set(before["first"]) == {None}
@@ -270,8 +277,11 @@ async def test_the_demo_desk_stores_the_same_durations_the_backfill_computes(des
     assert any(first is not None for first, _ in generated[0].values())
     assert any(answer is not None for _, answer in generated[1])
     async with desk.db.writing() as session:
-        await session.execute(update(Ticket).values(first_response_minutes=None, resolution_minutes=None)
-                              .execution_options(synchronize_session=False))
+        await session.execute(
+            update(Ticket)
+            .values(first_response_minutes=None, resolution_minutes=None)
+            .execution_options(synchronize_session=False)
+        )
         await session.execute(update(Message).values(answer_minutes=None).execution_options(synchronize_session=False))
         await durations.backfill(session)
     assert await stored(desk) == generated

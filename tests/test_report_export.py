@@ -30,10 +30,16 @@ def test_tickets_csv_has_one_row_per_visible_ticket_with_its_durations_sla_and_r
     by_ref = {row["ref"].rsplit("-", 1)[1]: row for row in table}
     assert sorted(by_ref, key=int) == ["1", "2", "3", "4", "6", "7", "8"]  # T5 is in Secret
     assert {
-        key: by_ref["1"][key] for key in ("department", "status", "assignee", "first_response_minutes",
-                                          "resolution_minutes", "rating")
-    } == {"department": "Billing", "status": "resolved", "assignee": "sam", "first_response_minutes": "60.0",
-          "resolution_minutes": "1620.0", "rating": ""}
+        key: by_ref["1"][key]
+        for key in ("department", "status", "assignee", "first_response_minutes", "resolution_minutes", "rating")
+    } == {
+        "department": "Billing",
+        "status": "resolved",
+        "assignee": "sam",
+        "first_response_minutes": "60.0",
+        "resolution_minutes": "1620.0",
+        "rating": "",
+    }
     assert (by_ref["3"]["sla_first_response"], by_ref["3"]["sla_resolution"]) == ("breached", "breached")
     assert (by_ref["4"]["sla_resolution"], by_ref["4"]["created"]) == ("met", "2026-02-20T09:00:00Z")
 
@@ -62,12 +68,21 @@ async def test_tickets_export_streams_with_flat_memory(report_desk: Desk) -> Non
         contact = (await session.execute(select(Contact.id))).scalars().first()
         start = at("2026-06-01 00:00")
         for first in range(0, count, 500):
-            await session.execute(insert(Ticket), [
-                {"id": 1000 + number, "subject": f"{number:05d}" + "x" * size, "department_id": billing,
-                 "contact_id": contact, "status": "open", "created_at": start + timedelta(seconds=number),
-                 "updated_at": start}
-                for number in range(first, min(first + 500, count))
-            ])
+            await session.execute(
+                insert(Ticket),
+                [
+                    {
+                        "id": 1000 + number,
+                        "subject": f"{number:05d}" + "x" * size,
+                        "department_id": billing,
+                        "contact_id": contact,
+                        "status": "open",
+                        "created_at": start + timedelta(seconds=number),
+                        "updated_at": start,
+                    }
+                    for number in range(first, min(first + 500, count))
+                ],
+            )
 
     seen = 0
     tracemalloc.start()

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import csv
 import sys
-from datetime import UTC, date, datetime, timedelta
 from collections.abc import AsyncIterator
+from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any
 
 import typer
@@ -37,7 +37,7 @@ def _day(text: str, option: str) -> date:
 _TEXT_COLUMNS = ("department", "subject", "assignee")  # typed by people: inert in a spreadsheet
 
 
-async def _stream_tickets(rows: AsyncIterator[dict[str, Any]], *, as_json: bool) -> None:
+async def stream_tickets(rows: AsyncIterator[dict[str, Any]], *, as_json: bool) -> None:
     """Write each ticket as it comes off the cursor (CSV with a header, or one JSON object per line)."""
     out = sys.stdout
     if as_json:
@@ -48,10 +48,12 @@ async def _stream_tickets(rows: AsyncIterator[dict[str, Any]], *, as_json: bool)
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(TICKET_COLUMNS)
     async for row in rows:
-        writer.writerow([
-            "" if row[name] is None else (_safe_label(str(row[name])) if name in _TEXT_COLUMNS else str(row[name]))
-            for name in TICKET_COLUMNS
-        ])
+        writer.writerow(
+            [
+                "" if row[name] is None else (_safe_label(str(row[name])) if name in _TEXT_COLUMNS else str(row[name]))
+                for name in TICKET_COLUMNS
+            ]
+        )
     out.flush()
 
 
@@ -68,8 +70,11 @@ async def report(
     json: Json = False,
     tickets: Annotated[
         bool,
-        typer.Option("--tickets", help="One row per ticket created in the period (CSV, or JSON lines with --json), "
-                     "streamed; --by and --bucket do not apply."),
+        typer.Option(
+            "--tickets",
+            help="One row per ticket created in the period (CSV, or JSON lines with --json), "
+            "streamed; --by and --bucket do not apply.",
+        ),
     ] = False,
 ) -> None:
     """Tickets, answers, times, SLA and ratings per bucket and group, within your departments."""
@@ -82,7 +87,7 @@ async def report(
         raise BadArgument("The report's end is not after its start; give --to on or after --from.")
     if tickets:
         async with opened_desk(ctx) as desk:
-            await _stream_tickets(desk.export_tickets(as_, start, end), as_json=json)
+            await stream_tickets(desk.export_tickets(as_, start, end), as_json=json)
         return
     request = ReportRequest(start=start, end=end, by=by.strip().lower(), bucket=bucket.strip().lower())
     async with opened_desk(ctx) as desk:

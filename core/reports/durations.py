@@ -19,9 +19,9 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.hours import Calendar
@@ -177,7 +177,9 @@ def fill_rows(
     for ticket in tickets:
         thread = sorted(by_ticket.get(ticket["id"], []), key=lambda row: (row["created_at"], row["id"]))
         first, resolution, answers = ticket_durations(
-            calendars.get(ticket["department_id"]), ticket["created_at"], ticket.get("first_response_at"),
+            calendars.get(ticket["department_id"]),
+            ticket["created_at"],
+            ticket.get("first_response_at"),
             ticket.get("resolved_at"),
             [(row["kind"], row["created_at"], row.get("automatic")) for row in thread],
             history.get(ticket["id"], []),
@@ -201,8 +203,7 @@ async def backfill(session: AsyncSession, *, batch: int = _BATCH) -> int:
     while True:
         tickets = (
             await session.execute(
-                select(Ticket.id, Ticket.department_id, Ticket.created_at, Ticket.first_response_at,
-                       Ticket.resolved_at)
+                select(Ticket.id, Ticket.department_id, Ticket.created_at, Ticket.first_response_at, Ticket.resolved_at)
                 .where(Ticket.id > last_id)
                 .order_by(Ticket.id)
                 .limit(batch)
@@ -218,18 +219,21 @@ async def backfill(session: AsyncSession, *, batch: int = _BATCH) -> int:
         ):
             events[ticket_id].append((at, data))
         messages: dict[int, list[Any]] = defaultdict(list)
-        for row in await session.execute(
+        for message_row in await session.execute(
             select(Message.id, Message.ticket_id, Message.kind, Message.created_at, Message.automatic)
             .where(Message.ticket_id.in_(ids), Message.kind.in_([MessageKind.CUSTOMER.value, MessageKind.REPLY.value]))
             .order_by(Message.ticket_id, Message.created_at, Message.id)
         ):
-            messages[row.ticket_id].append(row)
+            messages[message_row.ticket_id].append(message_row)
         ticket_values: list[dict[str, Any]] = []
         reply_values: list[dict[str, Any]] = []
         for row in tickets:
             thread = messages.get(row.id, [])
             first, resolution, answers = ticket_durations(
-                calendars.get(row.department_id), row.created_at, row.first_response_at, row.resolved_at,
+                calendars.get(row.department_id),
+                row.created_at,
+                row.first_response_at,
+                row.resolved_at,
                 [(message.kind, message.created_at, message.automatic) for message in thread],
                 events.get(row.id, []),
             )
@@ -241,23 +245,30 @@ async def backfill(session: AsyncSession, *, batch: int = _BATCH) -> int:
                 if answer is not None
             )
         # Core UPDATEs by primary key (executemany): no ORM identity map to fill over a million rows.
-        tickets_table, messages_table = Ticket.__table__, Message.__table__
+        tickets_table, messages_table = cast(Table, Ticket.__table__), cast(Table, Message.__table__)
         await session.execute(
-            update(tickets_table).where(tickets_table.c.id == bindparam("b_id")).values(
-                first_response_minutes=bindparam("b_first"), resolution_minutes=bindparam("b_resolution")
-            ),
+            update(tickets_table)
+            .where(tickets_table.c.id == bindparam("b_id"))
+            .values(first_response_minutes=bindparam("b_first"), resolution_minutes=bindparam("b_resolution")),
             ticket_values,
         )
         if reply_values:
             await session.execute(
-                update(messages_table).where(messages_table.c.id == bindparam("b_id")).values(
-                    answer_minutes=bindparam("b_answer")
-                ),
+                update(messages_table)
+                .where(messages_table.c.id == bindparam("b_id"))
+                .values(answer_minutes=bindparam("b_answer")),
                 reply_values,
             )
 
 
 __all__ = [
-    "answer_minutes", "backfill", "calendars_of", "fill_rows", "hours_of", "net_minutes", "on_change",
-    "pending_spans", "ticket_durations",
+    "answer_minutes",
+    "backfill",
+    "calendars_of",
+    "fill_rows",
+    "hours_of",
+    "net_minutes",
+    "on_change",
+    "pending_spans",
+    "ticket_durations",
 ]

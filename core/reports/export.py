@@ -22,8 +22,21 @@ from storage.models import Agent, Department, Rating, Ticket
 from storage.types import Priority, Status
 
 TICKET_COLUMNS = (
-    "ref", "department", "subject", "status", "priority", "channel", "assignee", "created", "first_response",
-    "resolved", "first_response_minutes", "resolution_minutes", "sla_first_response", "sla_resolution", "rating",
+    "ref",
+    "department",
+    "subject",
+    "status",
+    "priority",
+    "channel",
+    "assignee",
+    "created",
+    "first_response",
+    "resolved",
+    "first_response_minutes",
+    "resolution_minutes",
+    "sla_first_response",
+    "sla_resolution",
+    "rating",
 )
 # Rows the cursor hands over at a time: big enough to keep round trips few, small enough to stay flat.
 STREAM_BATCH = 1000
@@ -62,9 +75,21 @@ async def iter_ticket_rows(
     newest = select(func.max(latest.id)).where(latest.ticket_id == Ticket.id).correlate(Ticket).scalar_subquery()
     statement = (
         select(
-            Ticket.id, Department.name, Ticket.subject, Ticket.status, Ticket.priority, Ticket.channel, Agent.handle,
-            Ticket.created_at, Ticket.first_response_at, Ticket.resolved_at, Ticket.first_response_minutes,
-            Ticket.resolution_minutes, Ticket.first_response_due, Ticket.resolution_due, Rating.score,
+            Ticket.id,
+            Department.name,
+            Ticket.subject,
+            Ticket.status,
+            Ticket.priority,
+            Ticket.channel,
+            Agent.handle,
+            Ticket.created_at,
+            Ticket.first_response_at,
+            Ticket.resolved_at,
+            Ticket.first_response_minutes,
+            Ticket.resolution_minutes,
+            Ticket.first_response_due,
+            Ticket.resolution_due,
+            Rating.score,
         )
         .select_from(Ticket)
         .join(Department, Department.id == Ticket.department_id)
@@ -78,8 +103,23 @@ async def iter_ticket_rows(
     result = await session.stream(statement)
     try:
         async for row in result:
-            (ticket_id, department, subject, status, priority, channel, assignee, created, first, resolved,
-             first_minutes, resolution_minutes, first_due, resolution_due, score) = row
+            (
+                ticket_id,
+                department,
+                subject,
+                status,
+                priority,
+                channel,
+                assignee,
+                created,
+                first,
+                resolved,
+                first_minutes,
+                resolution_minutes,
+                first_due,
+                resolution_due,
+                score,
+            ) = row
             resolved_at = resolved if status != Status.SPAM.value else None
             yield {
                 "ref": format_ref(prefix, ticket_id),
