@@ -28,7 +28,7 @@ from sqlalchemy import select, update
 
 import storage.types
 from core import Desk
-from core.errors import BadArgument
+from core.errors import BadArgument, NotFound
 from core.policy import Actor
 from core.reports import Report, ReportRequest, durations
 from core.tickets import add_customer_message
@@ -285,3 +285,13 @@ async def test_the_demo_desk_stores_the_same_durations_the_backfill_computes(des
         await session.execute(update(Message).values(answer_minutes=None).execution_options(synchronize_session=False))
         await durations.backfill(session)
     assert await stored(desk) == generated
+
+
+async def test_a_rating_names_a_message_of_its_own_ticket_and_only_a_visible_ticket(timed_desk: Desk) -> None:
+    async with timed_desk.db.reading() as session:
+        other = (await session.execute(select(Message.id).where(Message.ticket_id == 2))).scalars().first()
+    with pytest.raises(BadArgument, match="not part of this ticket"):
+        await timed_desk.rate("sam", timed_desk.ref(1), "positive", message_id=other)
+    await timed_desk.add_agent(Actor.operator(), "pat", name="Pat", email="pat@example.com", departments=["Plain"])
+    with pytest.raises(NotFound):
+        await timed_desk.rate("pat", timed_desk.ref(1), "positive")  # T1 is in Support

@@ -12,10 +12,11 @@ import json
 import tracemalloc
 from datetime import timedelta
 
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, update
 
 from core import Desk
 from core.reports.export import TICKET_COLUMNS
+from storage.database import Database
 from storage.models import Contact, Department, Ticket
 from tests.test_reports import at, build, built_url, invoke, report_desk  # noqa: F401
 
@@ -97,3 +98,18 @@ async def test_tickets_export_streams_with_flat_memory(report_desk: Desk) -> Non
         tracemalloc.stop()
     assert seen == count
     assert peak < count * size / 3, f"peak {peak / 1e6:.1f} MB while exporting {count * size / 1e6:.0f} MB"
+
+
+def test_tickets_csv_keeps_text_typed_by_people_inert_in_a_spreadsheet(built_url: str) -> None:  # noqa: F811
+    async def rename() -> None:
+        desk = Desk(Database(built_url))
+        async with desk.db.writing() as session:
+            await session.execute(update(Ticket).where(Ticket.id == 2).values(subject='=HYPERLINK("x")\x1b[31m'))
+        await desk.close()
+
+    asyncio.run(rename())
+    table = list(csv.DictReader(io.StringIO(invoke(built_url, *ARGS, "--csv").stdout)))
+    [row] = [row for row in table if row["ref"].endswith("-2")]
+    assert row["subject"].startswith("'=HYPERLINK") and "\x1b" not in row["subject"]
+    lines = [json.loads(line) for line in invoke(built_url, *ARGS, "--json").stdout.splitlines()]
+    assert [line["subject"] for line in lines if line["ref"].endswith("-2")] == ['=HYPERLINK("x")\x1b[31m']
