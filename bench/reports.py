@@ -1,24 +1,30 @@
 """Report benchmark: `Desk.report` on a big desk built by bench/scale.py.
 
     .venv/bin/python bench/reports.py [--db bench/data/scale-1000000.sqlite3] [--repeat 5]
+    .venv/bin/python bench/reports.py --export [--db …] [--days 3650]
 
 Runs the report the issue names (one year × department × week) and a few
 other cuts as the desk's admin (a member of every department, so every query
 covers the whole desk), `--repeat` times each, and prints medians against
-the 1.5 s goal. It never asserts; a missing desk is one sentence on how to
-build it.
+the 1.5 s goal. With `--export` it instead streams every ticket created in
+the last `--days` days through the CSV writer of `termdesk report --tickets`
+into /dev/null and prints rows, time, and the process's peak RSS before and
+after (run it alone: ru_maxrss is a high-water mark). It never asserts; a
+missing desk is one sentence on how to build it.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import resource
 import statistics
 import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -35,6 +41,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--db", default=str(Path(__file__).resolve().parent / "data" / "scale-1000000.sqlite3"))
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--as", dest="handle", default="admin", help="the reader (default: the scale desk's admin)")
+    parser.add_argument("--export", action="store_true", help="measure the streamed per-ticket export instead")
+    parser.add_argument("--days", type=int, default=3650, help="the export's period, ending tomorrow")
     return parser.parse_args(argv)
 
 
@@ -43,11 +51,19 @@ async def run(args: argparse.Namespace) -> None:
     if "://" not in args.db and not Path(args.db).exists():
         sys.exit(f"No desk at {args.db}; build one with `.venv/bin/python bench/scale.py --tickets 1000000`.")
     desk = Desk(Database(url))
+    if args.export:
+        try:
+            await export(desk, args)
+        finally:
+            await desk.close()
+        return
     try:
         end = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=1)
         start = end - timedelta(days=365)
-        print(f"reports over {start:%Y-%m-%d} .. {end:%Y-%m-%d} on {args.db}, as {args.handle}; "
-              f"median of {args.repeat} runs")
+        print(
+            f"reports over {start:%Y-%m-%d} .. {end:%Y-%m-%d} on {args.db}, as {args.handle}; "
+            f"median of {args.repeat} runs"
+        )
         for by, bucket in CUTS:
             request = ReportRequest(start, end, by=by, bucket=bucket)
             times: list[float] = []
@@ -60,12 +76,50 @@ async def run(args: argparse.Namespace) -> None:
             median = statistics.median(times)
             verdict = "ok" if median <= GOAL_SECONDS else "MISSED"
             label = f"one year x {by} x {bucket}"
-            print(f"  {label:<30} {median * 1000:8.0f} ms  ({rows:,} rows; goal ≤ {GOAL_SECONDS * 1000:.0f} ms: "
-                  f"{verdict})   runs: {', '.join(f'{t * 1000:.0f}' for t in times)}")
+            print(
+                f"  {label:<30} {median * 1000:8.0f} ms  ({rows:,} rows; goal ≤ {GOAL_SECONDS * 1000:.0f} ms: "
+                f"{verdict})   runs: {', '.join(f'{t * 1000:.0f}' for t in times)}"
+            )
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         print(f"  peak RSS of this process: {peak:.0f} MB")
     finally:
         await desk.close()
+
+
+def _peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kB on Linux
+
+
+async def export(desk: Desk, args: argparse.Namespace) -> None:
+    """Peak RSS while every ticket of the period goes through the CLI's CSV writer to /dev/null."""
+    from tui.report_commands import stream_tickets
+
+    end = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=1)
+    start = end - timedelta(days=args.days)
+    await desk.resolve(args.handle)  # connections and imports in place before the baseline
+    baseline = _peak_mb()
+    rows = 0
+
+    async def counted() -> Any:
+        nonlocal rows
+        async for row in desk.export_tickets(args.handle, start, end):
+            rows += 1
+            yield row
+
+    began = time.perf_counter()
+    stdout = sys.stdout
+    with open(os.devnull, "w", encoding="utf-8") as sink:
+        sys.stdout = sink
+        try:
+            await stream_tickets(counted(), as_json=False)
+        finally:
+            sys.stdout = stdout
+    seconds = time.perf_counter() - began
+    print(
+        f"export of tickets created {start:%Y-%m-%d} .. {end:%Y-%m-%d} on {args.db}, as {args.handle}: "
+        f"{rows:,} rows in {seconds:.1f} s ({rows / max(seconds, 1e-9):,.0f} rows/s)"
+    )
+    print(f"  peak RSS: {baseline:.0f} MB before the export, {_peak_mb():.0f} MB after")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -38,6 +38,7 @@ from sqlalchemy import select
 from core.desk import Desk
 from core.policy import Actor
 from core.refs import slugify
+from core.reports import durations
 from storage import bulk
 from storage.models import Contact, Event, Message, Tag, Ticket, TicketTag
 from storage.types import Priority, utcnow
@@ -1625,10 +1626,15 @@ async def build_demo(
         long_thread=long_thread,
     )
 
+    async with desk.db.reading() as session:
+        calendars = await durations.calendars_of(session)
+
     def make_batch(start: int) -> _Batch:
         batch = _Batch()
         for index in range(start, min(start + batch_size, tickets)):
             generator.ticket(index, batch)
+        # The report durations a live desk stores as things happen (core.reports.durations).
+        durations.fill_rows(calendars, batch.tickets, batch.messages, batch.events)
         return batch
 
     # The FTS rebuild re-reads every message of the desk, the triggers only the

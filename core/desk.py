@@ -9,20 +9,21 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.exc import StaleDataError
 
-from core import admin, canned, counters, drafts, events, queues, tickets
+from core import admin, canned, counters, drafts, events, queues, ratings, tickets
 from core.canned import CannedView
 from core.config import Settings
 from core.errors import Conflict, NotFound
 from core.feed import DeskFeed
 from core.policy import Actor, current_actor, resolve_actor, ticket_visible, visible_ticket
 from core.refs import format_ref, parse_ref
-from core.reports import Report, ReportRequest, build_report
+from core.reports import Report, ReportRequest, build_report, durations, export
 from core.views import (
     AgentView,
     AttachmentView,
@@ -79,7 +80,12 @@ class Desk:
         """Create or upgrade the schema; safe to run again."""
         from storage.migrate import upgrade_to_head  # Alembic is only needed here
 
-        return await upgrade_to_head(self.db)
+        before, after = await upgrade_to_head(self.db)
+        if before is not None and before < "0007":
+            # Migration 0007 added the stored report durations; business time needs core.hours.
+            async with self.db.writing() as session:
+                await durations.backfill(session)
+        return before, after
 
     async def close(self) -> None:
         await self.db.dispose()
@@ -165,6 +171,28 @@ class Desk:
         async with self.db.reading() as session:
             who = await self._actor(session, actor)
             return await build_report(session, who, request, self.db.dialect)
+
+    async def export_tickets(
+        self, actor: ActorLike, start: datetime, end: datetime, *, batch: int | None = None
+    ) -> AsyncIterator[dict[str, Any]]:
+        """Every ticket created in [start, end) within the actor's departments, streamed from a server-side
+        cursor (`core.reports.export`): rows arrive while the query runs, memory stays flat."""
+        async with self.db.reading() as session:
+            who = await self._actor(session, actor)
+            async for row in export.iter_ticket_rows(
+                session, who, start, end, self.prefix, batch=batch or export.STREAM_BATCH
+            ):
+                yield row
+
+    async def rate(
+        self, actor: ActorLike, ref: str, score: str, *, comment: str = "", message_id: int | None = None,
+        at: datetime | None = None,
+    ) -> None:
+        """Record the ticket's customer's rating (positive or negative), as an agent who can see the ticket."""
+        async with self._writing() as session:
+            who = await self._actor(session, actor)
+            ticket = await self._ticket(session, who, ref)
+            await ratings.record(session, ticket, score, comment=comment, message_id=message_id, at=at)
 
     async def counts(self, actor: ActorLike) -> list[DepartmentCounts]:
         async with self.db.reading() as session:

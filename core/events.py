@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.policy import Actor, visible_department_ids
 from storage.models import Agent, Event, Ticket
+from storage.types import utcnow
 
 
 async def record(
@@ -31,6 +32,7 @@ async def record(
     if automation:
         data = {**(data or {}), "automation": automation}
     event = Event(
+        at=utcnow(),  # the desk's clock, like the change's own timestamps (pending spans are read from these)
         kind=kind,
         actor_id=actor.id,
         ticket_id=ticket.id if ticket is not None else None,

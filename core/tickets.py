@@ -19,6 +19,7 @@ from core import counters, events, sla
 from core.errors import BadArgument, Conflict, NotFound
 from core.policy import Actor, is_member
 from core.refs import slugify
+from core.reports import durations
 from core.views import Intake
 from storage.models import Agent, Contact, Department, Message, Tag, Ticket, TicketTag
 from storage.types import Channel, MessageKind, Priority, Status, utcnow
@@ -277,6 +278,8 @@ async def apply_change(
     }
     if not diff and not data:
         return False
+    # Durations for reports, before this change's event: a pending span still open ends now.
+    await durations.on_change(session, ticket, {name: value for name, value in changes.items() if name in diff})
     for name, value in changes.items():
         setattr(ticket, name, value)
     ticket.updated_at = utcnow()
@@ -326,8 +329,10 @@ async def add_entry(
     if not text.strip():
         raise BadArgument("The message body is empty; give it with --body or on standard input.")
     now = utcnow()
+    answered = await durations.answer_minutes(session, ticket, now) if kind is MessageKind.REPLY else None
     message = Message(
-        ticket_id=ticket.id, kind=kind.value, author_agent_id=actor.id, body_text=text, created_at=now
+        ticket_id=ticket.id, kind=kind.value, author_agent_id=actor.id, body_text=text, created_at=now,
+        answer_minutes=answered,
     )
     session.add(message)
     await session.flush()

@@ -15,6 +15,7 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -126,6 +127,11 @@ class Ticket(Base):
     sla_check_at: Mapped[datetime | None]
     sla_state: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     message_count: Mapped[int] = mapped_column(Integer, default=0)
+    # Report durations (core.reports.durations), stored when they happen because business time
+    # cannot be computed in SQL: business minutes (calendar minutes without hours), pending time
+    # not counted, from creation to the first agent reply and to the latest resolution.
+    first_response_minutes: Mapped[float | None] = mapped_column(Float)
+    resolution_minutes: Mapped[float | None] = mapped_column(Float)
     # Optimistic locking: every UPDATE carries "WHERE version = <read version>".
     version: Mapped[int] = mapped_column(Integer, default=1)
 
@@ -179,6 +185,9 @@ class Message(Base):
     automatic: Mapped[list[str] | None] = mapped_column(JSON)
     warnings: Mapped[list[str] | None] = mapped_column(JSON)
     raw_mail_id: Mapped[int | None] = mapped_column(ForeignKey("raw_mails.id", ondelete="SET NULL"))
+    # On agent replies: business minutes (pending not counted) since the earliest customer message
+    # it answers; None when no customer message was waiting (core.reports.durations).
+    answer_minutes: Mapped[float | None] = mapped_column(Float)
 
     __table_args__ = (
         Index("ix_messages_ticket", "ticket_id", "id"),
@@ -286,6 +295,22 @@ class QueueCounter(Base):
     status: Mapped[str] = mapped_column(String(16), primary_key=True)
     assigned: Mapped[bool] = mapped_column(Boolean, primary_key=True)
     count: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class Rating(Base):
+    """A customer's rating of a ticket (or of one reply in it); the ticket's rating is its latest one."""
+
+    __tablename__ = "ratings"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"))
+    message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id", ondelete="SET NULL"))
+    contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id", ondelete="SET NULL"))
+    score: Mapped[int] = mapped_column(SmallInteger)  # +1 positive, -1 negative
+    comment: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (Index("ix_ratings_ticket", "ticket_id", "id"),)
 
 
 class Event(Base):

@@ -31,7 +31,7 @@ from typer.testing import CliRunner
 from core import Desk
 from core.errors import BadArgument
 from core.policy import Actor
-from core.reports import METRICS, ReportRequest
+from core.reports import METRICS, ReportRequest, durations
 from storage.database import Database
 from storage.models import Agent, Contact, Department, Message, Tag, Ticket, TicketTag
 from tui.cli import app
@@ -97,11 +97,15 @@ async def build(desk: Desk) -> None:
         message(5, "reply", "2026-03-02 09:05", sam)
         session.add_all([TicketTag(ticket_id=1, tag_id=refund.id), TicketTag(ticket_id=2, tag_id=refund.id),
                          TicketTag(ticket_id=2, tag_id=vip.id)])
+        await session.flush()
+        # Rows written directly, as a desk from before migration 0007: its durations come from the backfill.
+        await durations.backfill(session, batch=3)
 
 
 ZERO = {m.name: 0 for m in METRICS} | {
     "first_answer_avg_min": None, "first_answer_median_min": None, "answer_avg_min": None,
     "resolution_avg_min": None, "sla_met_pct": None,
+    "rated_positive_pct": None, "rated_negative_pct": None, "not_rated_pct": None,
 }
 EXPECTED_BY_DEPARTMENT = {
     ("2026-03-02", "Billing"): ZERO | {
@@ -109,6 +113,7 @@ EXPECTED_BY_DEPARTMENT = {
         "first_answer_avg_min": 150.0, "first_answer_median_min": 150.0,
         "answer_avg_min": 110.0,  # (60 + 30 + 240) / 3
         "resolution_avg_min": 1620.0,  # 27 hours
+        "not_rated": 1, "not_rated_pct": 100.0, "rated_positive_pct": 0.0, "rated_negative_pct": 0.0,  # T1
         "backlog": 2,  # T2, T7 (T1 resolved, T6 spam)
     },
     ("2026-03-02", "Technical"): ZERO | {"backlog": 1},  # T4, from before the range
@@ -117,6 +122,7 @@ EXPECTED_BY_DEPARTMENT = {
         "created": 1, "resolved": 1, "incoming": 1,
         "resolution_avg_min": 24480.0,  # 17 days
         "sla_met": 1, "sla_breached": 2, "sla_met_pct": 33.3,
+        "not_rated": 1, "not_rated_pct": 100.0, "rated_positive_pct": 0.0, "rated_negative_pct": 0.0,  # T4
         "backlog": 1,  # T4 out, T3 in
     },
 }

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import csv
 import sys
+from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from core.errors import BadArgument
 from core.reports import BUCKETS, GROUPINGS, ReportRequest
+from core.reports.export import TICKET_COLUMNS
 from core.reports.metrics import iter_csv_rows
 from tui.cli import AsAgent, Json, app, handled, opened_desk, print_json
-from tui.plain import table, visible
+from tui.plain import json_text, table, visible
 
 # A cell a spreadsheet would run as a formula (CSV injection) starts with one of these.
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -32,6 +34,29 @@ def _day(text: str, option: str) -> date:
         raise BadArgument(f"{option} {text!r} is not a date; give it as YYYY-MM-DD, e.g. 2026-01-31.") from None
 
 
+_TEXT_COLUMNS = ("department", "subject", "assignee")  # typed by people: inert in a spreadsheet
+
+
+async def stream_tickets(rows: AsyncIterator[dict[str, Any]], *, as_json: bool) -> None:
+    """Write each ticket as it comes off the cursor (CSV with a header, or one JSON object per line)."""
+    out = sys.stdout
+    if as_json:
+        async for row in rows:
+            out.write(json_text(row, indent=None) + "\n")
+        out.flush()
+        return
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(TICKET_COLUMNS)
+    async for row in rows:
+        writer.writerow(
+            [
+                "" if row[name] is None else (_safe_label(str(row[name])) if name in _TEXT_COLUMNS else str(row[name]))
+                for name in TICKET_COLUMNS
+            ]
+        )
+    out.flush()
+
+
 @app.command()
 @handled
 async def report(
@@ -43,13 +68,27 @@ async def report(
     bucket: Annotated[str, typer.Option("--bucket", help=f"Bucket: {', '.join(BUCKETS)}.")] = "week",
     as_csv: Annotated[bool, typer.Option("--csv", help="Print CSV (every row; no limit).")] = False,
     json: Json = False,
+    tickets: Annotated[
+        bool,
+        typer.Option(
+            "--tickets",
+            help="One row per ticket created in the period (CSV, or JSON lines with --json), "
+            "streamed; --by and --bucket do not apply.",
+        ),
+    ] = False,
 ) -> None:
-    """Tickets, answers, times and SLA per bucket and group, within your departments."""
+    """Tickets, answers, times, SLA and ratings per bucket and group, within your departments."""
     if as_csv and json:
         raise BadArgument("Give --csv or --json, not both.")
     first, last = _day(from_, "--from"), _day(to, "--to")
     start = datetime(first.year, first.month, first.day, tzinfo=UTC)
     end = datetime(last.year, last.month, last.day, tzinfo=UTC) + timedelta(days=1)
+    if end <= start:
+        raise BadArgument("The report's end is not after its start; give --to on or after --from.")
+    if tickets:
+        async with opened_desk(ctx) as desk:
+            await stream_tickets(desk.export_tickets(as_, start, end), as_json=json)
+        return
     request = ReportRequest(start=start, end=end, by=by.strip().lower(), bucket=bucket.strip().lower())
     async with opened_desk(ctx) as desk:
         found = await desk.report(as_, request)

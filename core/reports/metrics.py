@@ -9,9 +9,11 @@ Every query carries the same access clause as the queues
 of a department they are not in.
 
 The README's "Reports" section lists every definition word for word (a test
-holds them together). Durations are calendar minutes: the departments'
-business-hours calendars (core/hours.py) and pending time are not applied
-to reports yet.
+holds them together). Durations are business minutes where the department
+has hours (its SLA policy's calendar), calendar minutes otherwise, and never
+count time the ticket was pending (waiting on the customer). Business time
+cannot be computed in SQL over millions of rows, so the minutes are stored
+when they happen (core/reports/durations.py) and averaged here.
 """
 
 from __future__ import annotations
@@ -22,13 +24,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, func, select
+from sqlalchemy import ColumnElement, Select, and_, case, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from core.errors import BadArgument
 from core.policy import Actor, ticket_visible, visible_department_ids
-from storage.models import Agent, Department, Message, Tag, Ticket, TicketTag
+from storage.models import Agent, Department, Message, Rating, Tag, Ticket, TicketTag
 from storage.types import MessageKind, Status
 
 BUCKETS = ("day", "week", "month", "year")
@@ -56,17 +58,20 @@ METRICS: tuple[Metric, ...] = (
     ),
     Metric(
         "first_answer_avg_min", "First answer, average (min)",
-        "For tickets first answered in the bucket: minutes from creation to the first agent reply.",
+        "For tickets first answered in the bucket: minutes from creation to the first agent reply to the customer "
+        "(notes and automatic mail are not answers).",
     ),
     Metric("first_answer_median_min", "First answer, median (min)", "The median of the same durations."),
     Metric(
         "answer_avg_min", "Answer time, average (min)",
-        "For each customer message received in the bucket and answered since: minutes to the next agent reply "
-        "on its ticket.",
+        "For each agent reply written in the bucket that answers customer messages: minutes since the earliest "
+        "customer message received after the previous agent reply (automatic mail such as out-of-office "
+        "answers excluded); by agent, the reply's author.",
     ),
     Metric(
         "resolution_avg_min", "Resolution, average (min)",
-        "For tickets resolved in the bucket: minutes from creation to resolution.",
+        "For tickets resolved in the bucket: minutes from creation to the latest resolution (a reopened ticket "
+        "counts once, when resolved again, from its creation; time spent resolved before reopening counts).",
     ),
     Metric(
         "sla_met", "SLA met",
@@ -78,11 +83,25 @@ METRICS: tuple[Metric, ...] = (
     ),
     Metric("sla_met_pct", "SLA met %", "sla_met / (sla_met + sla_breached), empty when nothing fell due."),
     Metric(
+        "rated_positive", "Rated positive",
+        "Tickets resolved in the bucket whose latest rating is positive (spam excluded).",
+    ),
+    Metric("rated_negative", "Rated negative", "Tickets resolved in the bucket whose latest rating is negative."),
+    Metric("not_rated", "Not rated", "Tickets resolved in the bucket without any rating."),
+    Metric(
+        "rated_positive_pct", "Rated positive %",
+        "rated_positive / (rated_positive + rated_negative + not_rated), empty when nothing was resolved.",
+    ),
+    Metric("rated_negative_pct", "Rated negative %", "rated_negative as a share of the same total."),
+    Metric("not_rated_pct", "Not rated %", "not_rated as a share of the same total."),
+    Metric(
         "backlog", "Backlog at end",
         "Tickets created before the end of the bucket and not resolved by then (spam excluded).",
     ),
 )
 METRIC_NAMES = tuple(metric.name for metric in METRICS)
+_RATING_PARTS = ("rated_positive", "rated_negative", "not_rated")
+_RATING_PCT = {f"{part}_pct": part for part in _RATING_PARTS}
 
 
 @dataclass(frozen=True)
@@ -168,10 +187,6 @@ def _bucket_sql(column: Any, bucket: str, dialect: str) -> ColumnElement[str]:
             return func.date(column, "weekday 0", "-6 days")
         return func.strftime("%Y-%m-01" if bucket == "month" else "%Y-01-01", column)
     return func.to_char(func.date_trunc(bucket, column), "YYYY-MM-DD")
-
-
-def _bucket_of(moment: datetime, bucket: str) -> str:
-    return bucket_start(moment.astimezone(UTC).date(), bucket).isoformat()
 
 
 # -- groups -----------------------------------------------------------------
@@ -269,7 +284,8 @@ async def build_report(session: AsyncSession, actor: Actor, request: ReportReque
     await count("incoming", Message.created_at, tickets_group, customer, messages=True)
 
     await _durations(session, request, table, visible, tickets_group, dialect)
-    await _sla(session, request, table, visible, tickets_group)
+    await _sla(session, request, table, visible, tickets_group, dialect)
+    await _ratings(session, request, table, visible, tickets_group, dialect)
     await _backlog(session, request, table, visible, tickets_group, dialect)
 
     names, always = await _labels(session, actor, request.by)
@@ -308,16 +324,13 @@ def _finish(values: dict[str, float | int | None]) -> dict[str, float | int | No
         elif name == "sla_met_pct":
             met, breached = values.get("sla_met") or 0, values.get("sla_breached") or 0
             out[name] = round(100.0 * float(met) / float(met + breached), 1) if met + breached else None
+        elif name in _RATING_PCT:
+            rated = {part: values.get(part) or 0 for part in _RATING_PARTS}
+            total = sum(rated.values())
+            out[name] = round(100.0 * float(rated[_RATING_PCT[name]]) / float(total), 1) if total else None
         else:
             out[name] = int(value or 0)
     return out
-
-
-def _minutes(began: Any, ended: Any, dialect: str) -> ColumnElement[Any]:
-    """Minutes from `began` to `ended`, in SQL."""
-    if dialect == "sqlite":
-        return (func.julianday(ended) - func.julianday(began)) * 1440.0
-    return func.extract("epoch", ended - began) / 60.0
 
 
 async def _durations(
@@ -328,54 +341,37 @@ async def _durations(
     grouping: _Grouping,
     dialect: str,
 ) -> None:
-    """Averages (and the first answer's median) computed in SQL: a year holds millions of pairs."""
+    """Averages (and the first answer's median) of the stored minutes (core.reports.durations), in SQL."""
     start, end = request.start, request.end
 
-    async def averages(name: str, spans: Select[Any], *, bucket_by: str = "ended") -> None:
-        """`spans` selects (g, began, ended); its average minutes land by (bucket of `bucket_by`, g)."""
-        inner = spans.subquery()
-        bucket = _bucket_sql(inner.c[bucket_by], request.bucket, dialect)
-        statement = (
-            select(bucket, inner.c.g, func.avg(_minutes(inner.c.began, inner.c.ended, dialect)))
-            .where(inner.c.ended.is_not(None))
-            .group_by(bucket, inner.c.g)
+    def values(moment: Any, minutes: Any, group: _Grouping, *where: ColumnElement[bool], messages: bool = False
+               ) -> Select[Any]:
+        """(g, ended, minutes) of the rows whose `moment` falls in the range and that have minutes."""
+        statement = select(group.column.label("g"), moment.label("ended"), minutes.label("minutes"))
+        statement = statement.select_from(Message).join(Ticket, Ticket.id == Message.ticket_id) if messages else (
+            statement.select_from(Ticket)
         )
+        return _with_tags(statement, group).where(
+            visible, moment >= start, moment < end, minutes.is_not(None), *where
+        )
+
+    async def averages(name: str, spans: Select[Any]) -> None:
+        inner = spans.subquery()
+        bucket = _bucket_sql(inner.c.ended, request.bucket, dialect)
+        statement = select(bucket, inner.c.g, func.avg(inner.c.minutes)).group_by(bucket, inner.c.g)
         for bucket_key, group, value in await session.execute(statement):
             table.cells[(bucket_key, group)][name] = float(value)
 
-    def spans(began: Any, ended: Any, *where: ColumnElement[bool]) -> Select[Any]:
-        statement = select(grouping.column.label("g"), began.label("began"), ended.label("ended"))
-        return _with_tags(statement.select_from(Ticket), grouping).where(visible, ended >= start, ended < end, *where)
-
-    first = spans(Ticket.created_at, Ticket.first_response_at)
+    first = values(Ticket.first_response_at, Ticket.first_response_minutes, grouping)
     await averages("first_answer_avg_min", first)
     await _median(session, request, table, first, dialect)
     not_spam = Ticket.status != Status.SPAM.value
-    await averages("resolution_avg_min", spans(Ticket.created_at, Ticket.resolved_at, not_spam))
-
-    # Each customer message → the next agent reply on its ticket, bucketed by when the message came.
-    reply = aliased(Message)
-    next_reply = (
-        select(func.min(reply.created_at))
-        .where(
-            reply.ticket_id == Message.ticket_id,
-            reply.kind == MessageKind.REPLY.value,
-            reply.created_at >= Message.created_at,
-        )
-        .correlate(Message)
-        .scalar_subquery()
-    )
-    waits = (
-        _with_tags(
-            select(grouping.column.label("g"), Message.created_at.label("began"), next_reply.label("ended"))
-            .select_from(Message)
-            .join(Ticket, Ticket.id == Message.ticket_id),
-            grouping,
-        )
-        .where(visible, Message.kind == MessageKind.CUSTOMER.value)
-        .where(Message.created_at >= start, Message.created_at < end)
-    )
-    await averages("answer_avg_min", waits, bucket_by="began")  # unanswered messages (no reply yet) are left out
+    await averages("resolution_avg_min", values(Ticket.resolved_at, Ticket.resolution_minutes, grouping, not_spam))
+    # Replies carry their own answer time; by agent, a reply counts for its author.
+    await averages("answer_avg_min", values(
+        Message.created_at, Message.answer_minutes, _message_group(request.by),
+        Message.kind == MessageKind.REPLY.value, messages=True,
+    ))
 
 
 async def _median(
@@ -384,16 +380,14 @@ async def _median(
     """The median first answer per (bucket, group): the middle row(s) by window functions, in SQL."""
     inner = spans.subquery()
     bucket = _bucket_sql(inner.c.ended, request.bucket, dialect).label("bucket")
-    minutes = _minutes(inner.c.began, inner.c.ended, dialect).label("minutes")
     ranked = (
         select(
             bucket,
             inner.c.g,
-            minutes,
-            func.row_number().over(partition_by=[bucket, inner.c.g], order_by=minutes).label("position"),
+            inner.c.minutes,
+            func.row_number().over(partition_by=[bucket, inner.c.g], order_by=inner.c.minutes).label("position"),
             func.count().over(partition_by=[bucket, inner.c.g]).label("size"),
         )
-        .where(inner.c.ended.is_not(None))
         .subquery()
     )
     # Rows (n+1)/2 and (n+2)/2 in integer division: the middle one, or the middle two to average.
@@ -406,26 +400,65 @@ async def _median(
         table.cells[(bucket_key, group)]["first_answer_median_min"] = float(value)
 
 
-async def _sla(
-    session: AsyncSession, request: ReportRequest, table: _Table, visible: ColumnElement[bool], grouping: _Grouping
+async def _ratings(
+    session: AsyncSession,
+    request: ReportRequest,
+    table: _Table,
+    visible: ColumnElement[bool],
+    grouping: _Grouping,
+    dialect: str,
 ) -> None:
-    """Each due target counts once, in the bucket it fell due: met if done in time, else breached."""
+    """Tickets resolved in the bucket by their latest rating: positive, negative or none."""
+    latest = aliased(Rating)
+    newest = select(func.max(latest.id)).where(latest.ticket_id == Ticket.id).correlate(Ticket).scalar_subquery()
+    bucket = _bucket_sql(Ticket.resolved_at, request.bucket, dialect)
+    statement = _with_tags(
+        select(bucket, grouping.column, Rating.score, func.count())
+        .select_from(Ticket)
+        .outerjoin(Rating, Rating.id == newest),
+        grouping,
+    ).where(
+        visible, Ticket.resolved_at >= request.start, Ticket.resolved_at < request.end,
+        Ticket.status != Status.SPAM.value,
+    ).group_by(bucket, grouping.column, Rating.score)
+    for bucket_key, group, score, number in await session.execute(statement):
+        name = "not_rated" if score is None else ("rated_positive" if score > 0 else "rated_negative")
+        table.add(bucket_key, group, name, number)
+
+
+async def _sla(
+    session: AsyncSession,
+    request: ReportRequest,
+    table: _Table,
+    visible: ColumnElement[bool],
+    grouping: _Grouping,
+    dialect: str,
+) -> None:
+    """Each due target counts once, in the bucket it fell due: met if done in time, else breached.
+
+    Counted in SQL: a year of a big desk has a million due targets, which must not come to Python.
+    """
     start, end = request.start, request.end
     now = datetime.now(UTC)
     for due, done in (
         (Ticket.first_response_due, Ticket.first_response_at),
         (Ticket.resolution_due, Ticket.resolved_at),
     ):
-        statement = _with_tags(select(grouping.column, due, done).select_from(Ticket), grouping).where(
-            visible, due >= start, due < end, Ticket.status != Status.SPAM.value
+        bucket = _bucket_sql(due, request.bucket, dialect)
+        met = func.sum(case((and_(done.is_not(None), done <= due), 1), else_=0))
+        # Met late, or overdue and still not met; due later and not met yet is neither, so far.
+        late = or_(and_(done.is_not(None), done > due), and_(done.is_(None), due <= now))
+        breached = func.sum(case((late, 1), else_=0))
+        statement = (
+            _with_tags(select(bucket, grouping.column, met, breached).select_from(Ticket), grouping)
+            .where(visible, due >= start, due < end, Ticket.status != Status.SPAM.value)
+            .group_by(bucket, grouping.column)
         )
-        for group, due_at, done_at in await session.execute(statement):
-            bucket = _bucket_of(due_at, request.bucket)
-            if done_at is not None and done_at <= due_at:
-                table.add(bucket, group, "sla_met", 1)
-            elif done_at is not None or due_at <= now:  # met late, or overdue and still not met
-                table.add(bucket, group, "sla_breached", 1)
-            # else: due later and not met yet: neither, so far
+        for bucket_key, group, met_count, breached_count in await session.execute(statement):
+            if met_count:
+                table.add(bucket_key, group, "sla_met", int(met_count))
+            if breached_count:
+                table.add(bucket_key, group, "sla_breached", int(breached_count))
 
 
 async def _backlog(

@@ -1,7 +1,7 @@
 """Console: a NOTIFY on every insert into events (PostgreSQL), and canned responses per department
 
 Revision ID: 0008
-Revises: 0006
+Revises: 0007
 """
 
 from __future__ import annotations
@@ -10,8 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0008"
-# Written beside another branch's 0007; re-chain to "0007" when both are merged.
-down_revision = "0006"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 
