@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -21,6 +22,7 @@ from core.errors import Conflict, NotFound
 from core.policy import Actor, current_actor, resolve_actor, ticket_visible, visible_ticket
 from core.refs import format_ref, parse_ref
 from core.reports import Report, ReportRequest, build_report
+from core.reports.dashboard import Dashboard, build_dashboard
 from core.views import (
     AgentView,
     AttachmentView,
@@ -163,6 +165,14 @@ class Desk:
         async with self.db.reading() as session:
             who = await self._actor(session, actor)
             return await build_report(session, who, request, self.db.dialect)
+
+    async def dashboard(self, actor: ActorLike, now: datetime | None = None) -> Dashboard:
+        """Today's load of the actor's departments and their agents (supervisors and admins only)."""
+        async with self.db.reading() as session:
+            who = await self._actor(session, actor)
+            return await build_dashboard(
+                session, who, self.db.dialect, now or datetime.now(UTC), self.settings.desk.timezone
+            )
 
     async def counts(self, actor: ActorLike) -> list[DepartmentCounts]:
         async with self.db.reading() as session:
