@@ -191,3 +191,23 @@ def test_dashboard_command_refuses_a_plain_agent_in_one_sentence(tmp_path: Path)
     assert "supervisors and admins" in result.output and len(result.output.strip().splitlines()) == 1
     result = runner.invoke(cli, ["--db", url, "dashboard"])
     assert result.exit_code == 2  # --as is required
+
+
+async def test_report_charts_follow_the_theme_and_the_terminal_size(desk: Desk, world: World) -> None:
+    from textual_plotext import PlotextPlot
+
+    app = dashboard_app(desk, "sup", live=False)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await report_screen(pilot, app)
+        chart = app.screen.query_one("#reports-chart", PlotextPlot)
+        app.theme = "textual-dark"
+        await pilot.pause()
+        dark = {span.style for span in chart.render().spans}  # type: ignore[union-attr]
+        app.theme = "textual-light"
+        await wait_for(pilot, lambda: {span.style for span in chart.render().spans} != dark,  # type: ignore[union-attr]
+                       "the chart in the light theme's colours")
+        width = chart.size.width
+        await pilot.resize_terminal(160, 48)
+        await wait_for(pilot, lambda: chart.size.width > width, "a wider chart")
+        lines = chart.render().plain.splitlines()  # type: ignore[union-attr]
+        assert max(len(line) for line in lines) == chart.size.width

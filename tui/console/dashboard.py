@@ -146,9 +146,10 @@ class DashboardScreen(Screen[None]):
         # Hours up to the current one: a flat line into the future would read as "nothing came in".
         shown = [hour for hour in board.hours if hour.start <= board.now] or board.hours[:1]
         xs = list(range(len(shown)))
-        plt.plot(xs, [hour.incoming for hour in shown], label="incoming", marker="braille")
-        plt.plot(xs, [hour.resolved for hour in shown], label="resolved", marker="braille")
-        plt.xlim(0, max(len(board.hours) - 1, 1))
+        # Side by side bars: an hour's counts are small whole numbers, which a line would draw as spikes.
+        plt.multiple_bar(xs, [[hour.incoming for hour in shown], [hour.resolved for hour in shown]],
+                         labels=["incoming", "resolved"])
+        plt.xlim(-1, len(board.hours))
         ticks = list(range(0, len(board.hours), 3))
         plt.xticks(ticks, [f"{tick:02d}" for tick in ticks])
         plt.title(f"Today per hour ({board.day_start:%Z})")

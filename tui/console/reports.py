@@ -21,7 +21,7 @@ from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal
+from textual.containers import Container
 from textual.screen import Screen
 from textual.widgets import DataTable, ProgressBar, Static
 from textual_plotext import PlotextPlot
@@ -130,7 +130,7 @@ class ReportsScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         yield Static(id="status-bar")
-        with Horizontal(id="reports-body"):
+        with Container(id="reports-body"):
             yield PlotextPlot(id="reports-chart")
             yield DataTable(id="reports-table", cursor_type="row", zebra_stripes=True)
         yield ProgressBar(id="reports-progress", show_eta=False)
