@@ -1,12 +1,12 @@
 """The supervisor dashboard's numbers: today's load per department and per agent, and today's hours, in SQL.
 
-One call reads everything the dashboard shows in six small queries, each
+One call reads everything the dashboard shows in a handful of queries, each
 bounded by an index: the queue counters (new / open / pending / unassigned,
 kept per change, so no GROUP BY over the desk), the new and open tickets by
-`ix_tickets_queue` (SLA and oldest waiting), today's resolutions by
+`ix_tickets_queue` (SLA, oldest waiting, load), today's resolutions by
 `ix_tickets_resolved`, today's tickets by `ix_tickets_created`, today's
-customer messages by `ix_messages_created`, and the agents' load by
-`ix_tickets_assignee_status`. Every query is limited to the actor's
+customer messages by `ix_messages_created`; the agents' load is counted in
+the same pass as the SLA numbers. Every query is limited to the actor's
 departments (`core.policy.visible_department_ids`), so an agent never sees a
 department they are not in.
 
@@ -163,31 +163,44 @@ async def build_dashboard(
         if not assigned:
             numbers[department_id]["unassigned"] += count
 
-    # 2. SLA and the oldest wait, over the new and open tickets only (ix_tickets_queue).
+    # 2. One pass over the active tickets (ix_tickets_queue: department, status), grouped by department and
+    # assignee: SLA and the oldest wait per department (new and open only), and every agent's load.
     dues = (Ticket.first_response_due, Ticket.next_response_due, Ticket.resolution_due)
     # `IS NOT NULL` on each term keeps the OR from being NULL, so `NOT breached` is true for a clean ticket.
     breached = or_(*[and_(due.is_not(None), due < now) for due in dues])
     warned = or_(Ticket.sla_check_at <= now, *[Ticket.sla_check_at == due for due in dues])
-    waiting = or_(
-        Ticket.last_agent_reply_at.is_(None),
-        Ticket.last_customer_message_at.is_(None),
-        Ticket.last_customer_message_at > Ticket.last_agent_reply_at,
+    on_agent = Ticket.status.in_(WAITING_STATUSES)
+    waiting = and_(
+        on_agent,
+        or_(
+            Ticket.last_agent_reply_at.is_(None),
+            Ticket.last_customer_message_at.is_(None),
+            Ticket.last_customer_message_at > Ticket.last_agent_reply_at,
+        ),
     )
     waiting_since = func.coalesce(Ticket.last_customer_message_at, Ticket.created_at)
-    sla = await session.execute(
+    load: dict[int, int] = defaultdict(int)
+    active = await session.execute(
         select(
             Ticket.department_id,
-            func.sum(case((breached, 1), else_=0)),
-            func.sum(case((and_(~breached, warned), 1), else_=0)),
+            Ticket.assignee_id,
+            func.count(),
+            func.sum(case((and_(on_agent, breached), 1), else_=0)),
+            func.sum(case((and_(on_agent, ~breached, warned), 1), else_=0)),
             func.min(case((waiting, waiting_since), else_=None)),
         )
-        .where(Ticket.department_id.in_(ids), Ticket.status.in_(WAITING_STATUSES))
-        .group_by(Ticket.department_id)
+        .where(Ticket.department_id.in_(ids), Ticket.status.in_(LOAD_STATUSES))
+        .group_by(Ticket.department_id, Ticket.assignee_id)
     )
-    for department_id, breached_count, at_risk_count, since in sla:
-        numbers[department_id]["sla_breached"] = int(breached_count or 0)
-        numbers[department_id]["sla_at_risk"] = int(at_risk_count or 0)
-        numbers[department_id]["waiting_since"] = _aware(since)
+    for department_id, assignee_id, count, breached_count, at_risk_count, since in active:
+        row = numbers[department_id]
+        row["sla_breached"] += int(breached_count or 0)
+        row["sla_at_risk"] += int(at_risk_count or 0)
+        since = _aware(since)
+        if since is not None and (row.get("waiting_since") is None or since < row["waiting_since"]):
+            row["waiting_since"] = since
+        if assignee_id is not None:
+            load[assignee_id] += count
 
     # 3. Today's resolutions, per department, assignee and hour (ix_tickets_resolved).
     hours: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
@@ -234,7 +247,7 @@ async def build_dashboard(
     for hour, count in incoming:
         hours[int(hour)]["incoming"] += count
 
-    # 5. The members of these departments, and their load within them (ix_tickets_assignee_status).
+    # 5. The members of these departments (their load was counted in 2).
     members = (
         await session.execute(
             select(Agent.id, Agent.handle, Agent.name, Agent.role, Agent.availability)
@@ -245,21 +258,6 @@ async def build_dashboard(
             .order_by(Agent.handle)
         )
     ).all()
-    agent_ids = [row.id for row in members]
-    load: dict[int, int] = {}
-    if agent_ids:
-        load = {
-            assignee_id: count
-            for assignee_id, count in await session.execute(
-                select(Ticket.assignee_id, func.count())
-                .where(
-                    Ticket.assignee_id.in_(agent_ids),
-                    Ticket.status.in_(LOAD_STATUSES),
-                    Ticket.department_id.in_(ids),
-                )
-                .group_by(Ticket.assignee_id)
-            )
-        }
 
     return Dashboard(
         now=now,
