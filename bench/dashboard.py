@@ -67,9 +67,11 @@ async def measure(desk: Desk, handle: str, repeat: int) -> None:
     p90 = ordered[min(len(ordered) - 1, int(round(0.9 * (len(ordered) - 1))))]
     verdict = "ok" if median <= GOAL_MS else "MISSED"
     waiting = sum(row.new + row.open for row in board.departments)
-    print(f"  dashboard refresh as {handle:<12} median {median:6.1f} ms  p90 {p90:6.1f} ms  "
-          f"(goal ≤ {GOAL_MS:.0f} ms: {verdict}; {len(board.departments)} departments, {len(board.agents)} agents, "
-          f"{waiting:,} new+open tickets, {sum(hour.incoming for hour in board.hours):,} customer messages today)")
+    print(
+        f"  dashboard refresh as {handle:<12} median {median:6.1f} ms  p90 {p90:6.1f} ms  "
+        f"(goal ≤ {GOAL_MS:.0f} ms: {verdict}; {len(board.departments)} departments, {len(board.agents)} agents, "
+        f"{waiting:,} new+open tickets, {sum(hour.incoming for hour in board.hours):,} customer messages today)"
+    )
 
 
 async def run(args: argparse.Namespace) -> None:

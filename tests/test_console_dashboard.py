@@ -14,7 +14,6 @@ import pytest
 from typer.testing import CliRunner
 
 from core import Desk
-from core.reports import ReportRequest
 from core.reports.metrics import iter_csv_rows
 from tests.console_pilot import choose, screen_text, type_text, wait_for
 from tests.desk_fixtures import World, build_world
@@ -46,8 +45,9 @@ async def test_the_dashboard_follows_changes_made_by_another_process(db_url: str
     async with app.run_test(size=(120, 36)) as pilot:
         await wait_for(pilot, lambda: isinstance(app.screen, QueuesScreen), "the queues")
         await pilot.press("d")
-        await wait_for(pilot, lambda: isinstance(app.screen, DashboardScreen) and app.screen.board is not None,
-                       "the dashboard")
+        await wait_for(
+            pilot, lambda: isinstance(app.screen, DashboardScreen) and app.screen.board is not None, "the dashboard"
+        )
         screen = app.screen
         assert isinstance(screen, DashboardScreen)
         assert billing(screen) == (2, 0, 2)
@@ -56,8 +56,11 @@ async def test_the_dashboard_follows_changes_made_by_another_process(db_url: str
         try:
             await other.set_status("sup", world.ref("billing"), "resolved")
             await wait_for(pilot, lambda: billing(screen) == (1, 1, 1), "the resolution on the dashboard")
-            await wait_for(pilot, lambda: "Billing" in screen_text(app) and "updated" in screen_text(app),
-                           "the table and the updated mark drawn")
+            await wait_for(
+                pilot,
+                lambda: "Billing" in screen_text(app) and "updated" in screen_text(app),
+                "the table and the updated mark drawn",
+            )
         finally:
             await other.close()
         # Only Billing: sup is not in Technical or Returns.
@@ -72,16 +75,20 @@ async def test_an_agent_gets_one_sentence_instead_of_the_dashboard(desk: Desk, w
     async with app.run_test(size=(120, 36)) as pilot:
         await wait_for(pilot, lambda: isinstance(app.screen, QueuesScreen), "the queues")
         await pilot.press("d")
-        await wait_for(pilot, lambda: any("dashboard is for supervisors" in str(n.message) for n in app._notifications),
-                       "the notice")
+        await wait_for(
+            pilot,
+            lambda: any("dashboard is for supervisors" in str(n.message) for n in app._notifications),
+            "the notice",
+        )
         assert isinstance(app.screen, QueuesScreen)
 
 
 async def test_refreshes_asked_while_one_runs_fold_into_one_more(desk: Desk, world: World) -> None:
     app = dashboard_app(desk, "sup", live=False)
     async with app.run_test(size=(120, 36)) as pilot:
-        await wait_for(pilot, lambda: isinstance(app.screen, DashboardScreen) and app.screen.refreshes >= 1,
-                       "the dashboard")
+        await wait_for(
+            pilot, lambda: isinstance(app.screen, DashboardScreen) and app.screen.refreshes >= 1, "the dashboard"
+        )
         screen = app.screen
         assert isinstance(screen, DashboardScreen)
         before = screen.refreshes
@@ -93,11 +100,17 @@ async def test_refreshes_asked_while_one_runs_fold_into_one_more(desk: Desk, wor
 
 
 async def report_screen(pilot: object, app: ConsoleApp) -> ReportsScreen:
-    await wait_for(pilot, lambda: isinstance(app.screen, DashboardScreen) and app.screen.board is not None,  # type: ignore[arg-type]
-                   "the dashboard")
+    await wait_for(
+        pilot,
+        lambda: isinstance(app.screen, DashboardScreen) and app.screen.board is not None,  # type: ignore[arg-type]
+        "the dashboard",
+    )
     await pilot.press("e")  # type: ignore[attr-defined]
-    await wait_for(pilot, lambda: isinstance(app.screen, ReportsScreen) and app.screen.loads >= 1,  # type: ignore[arg-type]
-                   "the reports screen")
+    await wait_for(
+        pilot,
+        lambda: isinstance(app.screen, ReportsScreen) and app.screen.loads >= 1,  # type: ignore[arg-type]
+        "the reports screen",
+    )
     screen = app.screen
     assert isinstance(screen, ReportsScreen)
     return screen
@@ -129,8 +142,11 @@ async def test_the_reports_screen_draws_every_chart_kind_and_metric(desk: Desk, 
         prompt.query_one("Input").value = ""  # type: ignore[attr-defined]
         await type_text(pilot, "2026-01-01 2026-01-31")
         await pilot.press("enter")
-        await wait_for(pilot, lambda: screen.period is not None and screen.period.name == "custom"
-                       and screen.loads >= 4, "the custom range")
+        await wait_for(
+            pilot,
+            lambda: screen.period is not None and screen.period.name == "custom" and screen.loads >= 4,
+            "the custom range",
+        )
         assert screen.request().start == datetime(2026, 1, 1, tzinfo=UTC)
 
 
@@ -158,7 +174,9 @@ async def test_export_from_the_screen_writes_the_rows_of_iter_csv_rows(
 def test_presets_and_custom_ranges() -> None:
     today = datetime(2026, 11, 25, tzinfo=UTC).date()  # a Wednesday
     assert (preset("this week", today).first.isoformat(), preset("this week", today).last.isoformat()) == (
-        "2026-11-23", "2026-11-29")
+        "2026-11-23",
+        "2026-11-29",
+    )
     assert preset("last 7 days", today).first == today - timedelta(days=6)
     assert preset("this month", today).last.isoformat() == "2026-11-30"
     assert preset("this year", today).request_range[1] == datetime(2027, 1, 1, tzinfo=UTC)
@@ -184,8 +202,25 @@ def test_dashboard_command_refuses_a_plain_agent_in_one_sentence(tmp_path: Path)
     runner = CliRunner()
     assert runner.invoke(cli, ["--db", url, "init"]).exit_code == 0
     assert runner.invoke(cli, ["--db", url, "department", "add", "Billing", "--email", "b@example.com"]).exit_code == 0
-    assert runner.invoke(cli, ["--db", url, "agent", "add", "ann", "--name", "Ann", "--email", "ann@example.com",
-                               "--department", "Billing"]).exit_code == 0
+    assert (
+        runner.invoke(
+            cli,
+            [
+                "--db",
+                url,
+                "agent",
+                "add",
+                "ann",
+                "--name",
+                "Ann",
+                "--email",
+                "ann@example.com",
+                "--department",
+                "Billing",
+            ],
+        ).exit_code
+        == 0
+    )
     result = runner.invoke(cli, ["--db", url, "dashboard", "--as", "ann"])
     assert result.exit_code == 5
     assert "supervisors and admins" in result.output and len(result.output.strip().splitlines()) == 1
@@ -204,8 +239,11 @@ async def test_report_charts_follow_the_theme_and_the_terminal_size(desk: Desk, 
         await pilot.pause()
         dark = {span.style for span in chart.render().spans}  # type: ignore[union-attr]
         app.theme = "textual-light"
-        await wait_for(pilot, lambda: {span.style for span in chart.render().spans} != dark,  # type: ignore[union-attr]
-                       "the chart in the light theme's colours")
+        await wait_for(
+            pilot,
+            lambda: {span.style for span in chart.render().spans} != dark,  # type: ignore[union-attr]
+            "the chart in the light theme's colours",
+        )
         width = chart.size.width
         await pilot.resize_terminal(160, 48)
         await wait_for(pilot, lambda: chart.size.width > width, "a wider chart")

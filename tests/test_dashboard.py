@@ -50,8 +50,9 @@ async def build(desk: Desk) -> None:
         ("zed", "supervisor", ["Secret"]),
     )
     for handle, role, departments in people:
-        await desk.add_agent(operator, handle, name=handle.title(), email=f"{handle}@example.com", role=role,
-                             departments=departments)
+        await desk.add_agent(
+            operator, handle, name=handle.title(), email=f"{handle}@example.com", role=role, departments=departments
+        )
     async with desk.db.writing() as session:
         departments_by_name = {d.name: d.id for d in (await session.execute(select(Department))).scalars()}
         agents = {a.handle: a.id for a in (await session.execute(select(Agent))).scalars()}
@@ -62,37 +63,95 @@ async def build(desk: Desk) -> None:
 
         def ticket(number: int, department: str, created: str, status: str, **fields: Any) -> None:
             assignee = fields.pop("assignee", None)
-            session.add(Ticket(
-                id=number, subject=f"T{number}", department_id=departments_by_name[department],
-                contact_id=contact.id, status=status, created_at=at(created), updated_at=at(created),
-                assignee_id=agents[assignee] if assignee else None, **fields,
-            ))
+            session.add(
+                Ticket(
+                    id=number,
+                    subject=f"T{number}",
+                    department_id=departments_by_name[department],
+                    contact_id=contact.id,
+                    status=status,
+                    created_at=at(created),
+                    updated_at=at(created),
+                    assignee_id=agents[assignee] if assignee else None,
+                    **fields,
+                )
+            )
 
         def message(number: int, kind: str, when: str) -> None:
             session.add(Message(ticket_id=number, kind=kind, body_text=kind, created_at=at(when)))
 
-        ticket(1, "Billing", "2026-03-10 09:10", "new", last_customer_message_at=at("2026-03-10 09:10"),
-               first_response_due=at("2026-03-10 10:10"), sla_check_at=at("2026-03-10 10:10"))
-        ticket(2, "Billing", "2026-03-09 08:00", "open", assignee="sam",
-               first_response_at=at("2026-03-09 09:00"), last_agent_reply_at=at("2026-03-09 09:00"),
-               last_customer_message_at=at("2026-03-10 08:30"), next_response_due=at("2026-03-10 16:30"),
-               sla_check_at=at("2026-03-10 16:30"))
-        ticket(3, "Billing", "2026-03-08 10:00", "open", assignee="sam",
-               last_customer_message_at=at("2026-03-08 10:00"), last_agent_reply_at=at("2026-03-08 11:00"),
-               resolution_due=at("2026-03-11 10:00"), sla_check_at=at("2026-03-10 20:00"))
+        ticket(
+            1,
+            "Billing",
+            "2026-03-10 09:10",
+            "new",
+            last_customer_message_at=at("2026-03-10 09:10"),
+            first_response_due=at("2026-03-10 10:10"),
+            sla_check_at=at("2026-03-10 10:10"),
+        )
+        ticket(
+            2,
+            "Billing",
+            "2026-03-09 08:00",
+            "open",
+            assignee="sam",
+            first_response_at=at("2026-03-09 09:00"),
+            last_agent_reply_at=at("2026-03-09 09:00"),
+            last_customer_message_at=at("2026-03-10 08:30"),
+            next_response_due=at("2026-03-10 16:30"),
+            sla_check_at=at("2026-03-10 16:30"),
+        )
+        ticket(
+            3,
+            "Billing",
+            "2026-03-08 10:00",
+            "open",
+            assignee="sam",
+            last_customer_message_at=at("2026-03-08 10:00"),
+            last_agent_reply_at=at("2026-03-08 11:00"),
+            resolution_due=at("2026-03-11 10:00"),
+            sla_check_at=at("2026-03-10 20:00"),
+        )
         ticket(4, "Billing", "2026-03-05 10:00", "pending", assignee="sam")
         ticket(5, "Billing", "2026-03-10 07:00", "resolved", assignee="sam", resolved_at=at("2026-03-10 11:15"))
         ticket(6, "Billing", "2026-03-09 16:00", "resolved", resolved_at=at("2026-03-09 17:00"))
-        ticket(7, "Billing", "2026-03-09 12:00", "closed", resolved_at=at("2026-03-10 14:59:59"),
-               closed_at=at("2026-03-10 14:59:59"))
-        ticket(8, "Technical", "2026-03-10 15:00", "new", last_customer_message_at=at("2026-03-10 15:00"),
-               first_response_due=at("2026-03-10 16:00"), sla_check_at=at("2026-03-10 15:00"))
-        ticket(9, "Technical", "2026-03-10 00:00", "open", assignee="tess",
-               last_customer_message_at=at("2026-03-10 00:00"), resolution_due=at("2026-03-10 12:00"),
-               sla_check_at=at("2026-03-10 12:00"))
+        ticket(
+            7,
+            "Billing",
+            "2026-03-09 12:00",
+            "closed",
+            resolved_at=at("2026-03-10 14:59:59"),
+            closed_at=at("2026-03-10 14:59:59"),
+        )
+        ticket(
+            8,
+            "Technical",
+            "2026-03-10 15:00",
+            "new",
+            last_customer_message_at=at("2026-03-10 15:00"),
+            first_response_due=at("2026-03-10 16:00"),
+            sla_check_at=at("2026-03-10 15:00"),
+        )
+        ticket(
+            9,
+            "Technical",
+            "2026-03-10 00:00",
+            "open",
+            assignee="tess",
+            last_customer_message_at=at("2026-03-10 00:00"),
+            resolution_due=at("2026-03-10 12:00"),
+            sla_check_at=at("2026-03-10 12:00"),
+        )
         ticket(10, "Technical", "2026-03-09 09:00", "resolved", assignee="tess", resolved_at=at("2026-03-10 09:30"))
-        ticket(11, "Secret", "2026-03-10 09:00", "open", assignee="zed",
-               last_customer_message_at=at("2026-03-10 09:00"), first_response_due=at("2026-03-10 10:00"))
+        ticket(
+            11,
+            "Secret",
+            "2026-03-10 09:00",
+            "open",
+            assignee="zed",
+            last_customer_message_at=at("2026-03-10 09:00"),
+            first_response_due=at("2026-03-10 10:00"),
+        )
         await session.flush()
         message(1, "customer", "2026-03-10 09:10")
         message(2, "customer", "2026-03-09 08:00")
@@ -187,7 +246,10 @@ async def test_today_follows_the_desks_time_zone(dashboard_desk: Desk) -> None:
     board = await desk.dashboard("sue", now=NOW)
     assert board.day_start.utcoffset() == timedelta(hours=-4)
     assert board.day_start.astimezone(UTC) == at("2026-03-10 04:00")
-    assert [(hour.created, hour.incoming, hour.resolved) for hour in board.hours if hour.created or hour.resolved
-            or hour.incoming] == [(0, 0, 1), (1, 1, 0)]  # 05:00 local: T10 resolved; 11:00 local (15:00 UTC): T8
+    assert [
+        (hour.created, hour.incoming, hour.resolved)
+        for hour in board.hours
+        if hour.created or hour.resolved or hour.incoming
+    ] == [(0, 0, 1), (1, 1, 0)]  # 05:00 local: T10 resolved; 11:00 local (15:00 UTC): T8
     assert board.hours[5].resolved == 1
     assert board.hours[11].created == 1

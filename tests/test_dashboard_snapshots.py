@@ -46,15 +46,17 @@ def fixed_url(tmp_path: Path) -> str:
 
 def fixed_dashboard(url: str) -> Any:
     # A Desk made outside any event loop connects first inside the app's own loop, and the app closes it.
-    return dashboard_app(Desk(Database(url)), "sup", clock=lambda: NOW, live=False, presence_seconds=3600,
-                         close_desk=True)
+    return dashboard_app(
+        Desk(Database(url)), "sup", clock=lambda: NOW, live=False, presence_seconds=3600, close_desk=True
+    )
 
 
 @pytest.mark.parametrize("size", SIZES, ids=lambda size: f"{size[0]}x{size[1]}")
 def test_dashboard_screen(snap_compare: Any, fixed_url: str, size: tuple[int, int]) -> None:
     async def ready(pilot: Any) -> None:
-        await wait_for(pilot, lambda: isinstance(pilot.app.screen, DashboardScreen) and pilot.app.screen.refreshes,
-                       "the dashboard")
+        await wait_for(
+            pilot, lambda: isinstance(pilot.app.screen, DashboardScreen) and pilot.app.screen.refreshes, "the dashboard"
+        )
         await pilot.pause()
 
     assert snap_compare(fixed_dashboard(fixed_url), terminal_size=size, run_before=ready)
@@ -63,11 +65,13 @@ def test_dashboard_screen(snap_compare: Any, fixed_url: str, size: tuple[int, in
 @pytest.mark.parametrize("size", SIZES, ids=lambda size: f"{size[0]}x{size[1]}")
 def test_reports_screen(snap_compare: Any, fixed_url: str, size: tuple[int, int]) -> None:
     async def ready(pilot: Any) -> None:
-        await wait_for(pilot, lambda: isinstance(pilot.app.screen, DashboardScreen) and pilot.app.screen.refreshes,
-                       "the dashboard")
+        await wait_for(
+            pilot, lambda: isinstance(pilot.app.screen, DashboardScreen) and pilot.app.screen.refreshes, "the dashboard"
+        )
         await pilot.press("e")
-        await wait_for(pilot, lambda: isinstance(pilot.app.screen, ReportsScreen) and pilot.app.screen.loads,
-                       "the reports screen")
+        await wait_for(
+            pilot, lambda: isinstance(pilot.app.screen, ReportsScreen) and pilot.app.screen.loads, "the reports screen"
+        )
         await pilot.pause()
 
     assert snap_compare(fixed_dashboard(fixed_url), terminal_size=size, run_before=ready)

@@ -11,8 +11,8 @@ import typer
 
 from core.errors import BadArgument
 from core.reports import BUCKETS, GROUPINGS, ReportRequest
-from core.reports.metrics import iter_csv_rows
 from core.reports.dashboard import require_supervisor
+from core.reports.metrics import iter_csv_rows
 from tui.cli import AsAgent, Json, app, handled, opened_desk, print_json
 from tui.csv_cells import guarded_rows
 from tui.plain import table

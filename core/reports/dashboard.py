@@ -149,7 +149,9 @@ async def build_dashboard(
     ).all()
     ids = [department_id for department_id, _ in departments]
     if not ids:
-        return Dashboard(now, day_start, [], [], [HourCounts(day_start + timedelta(hours=h)) for h in range(hour_count)])
+        return Dashboard(
+            now, day_start, [], [], [HourCounts(day_start + timedelta(hours=h)) for h in range(hour_count)]
+        )
     numbers: dict[int, dict[str, Any]] = {department_id: defaultdict(int) for department_id in ids}
 
     # 1. Status counts from the counters every ticket change keeps.

@@ -117,8 +117,10 @@ class DashboardScreen(Screen[None]):
             wait = row.oldest_waiting(board.now)
             departments.add_row(
                 inert(row.department),
-                *(Text(str(value), justify="right") for value in (row.new, row.open, row.pending, row.unassigned,
-                                                                   row.resolved_today)),
+                *(
+                    Text(str(value), justify="right")
+                    for value in (row.new, row.open, row.pending, row.unassigned, row.resolved_today)
+                ),
                 Text(str(row.sla_at_risk), justify="right", style="bold yellow" if row.sla_at_risk else ""),
                 Text(str(row.sla_breached), justify="right", style="bold red" if row.sla_breached else ""),
                 Text("-" if wait is None else span(wait), justify="right"),
@@ -147,11 +149,14 @@ class DashboardScreen(Screen[None]):
         shown = [hour for hour in board.hours if hour.start <= board.now] or board.hours[:1]
         xs = list(range(len(shown)))
         # Side by side bars: an hour's counts are small whole numbers, which a line would draw as spikes.
-        plt.multiple_bar(xs, [[hour.incoming for hour in shown], [hour.resolved for hour in shown]],
-                         labels=["incoming", "resolved"])
+        plt.multiple_bar(
+            xs,
+            [[hour.incoming for hour in shown], [hour.resolved for hour in shown]],
+            labels=["incoming", "resolved"],  # type: ignore[call-arg]  # the stub says label; plotext takes labels
+        )
         plt.xlim(-1, len(board.hours))
         ticks = list(range(0, len(board.hours), 3))
-        plt.xticks(ticks, [f"{tick:02d}" for tick in ticks])
+        plt.xticks([float(tick) for tick in ticks], [f"{tick:02d}" for tick in ticks])
         plt.title(f"Today per hour ({board.day_start:%Z})")
         chart.refresh()
 

@@ -1,4 +1,4 @@
-"""The reports screen: the report metrics over a chosen range, grouping and bucket, as a chart and a table, with CSV export.
+"""The reports screen: report metrics over a chosen range, grouping and bucket, as a chart, a table and a CSV file.
 
 The numbers come from `Desk.report` (core/reports) and nothing else; this
 screen only chooses the request and draws the answer. Charts are plotext
@@ -198,8 +198,10 @@ class ReportsScreen(Screen[None]):
             table.add_row(
                 row.bucket,
                 inert(row.group),
-                *(Text("" if values[name] is None else str(values[name]), justify="right")
-                  for name in report.columns[2:]),
+                *(
+                    Text("" if values[name] is None else str(values[name]), justify="right")
+                    for name in report.columns[2:]
+                ),
             )
 
     def series(self) -> tuple[list[str], dict[str, list[float]]]:
@@ -228,18 +230,19 @@ class ReportsScreen(Screen[None]):
         xs = list(range(len(bucket_keys)))
         step = max(1, len(bucket_keys) // 6)
         ticks = xs[::step]
-        tick_labels = [bucket_keys[index][5:] if self.bucket in ("day", "week") else bucket_keys[index][:7]
-                       for index in ticks]
+        tick_labels = [
+            bucket_keys[index][5:] if self.bucket in ("day", "week") else bucket_keys[index][:7] for index in ticks
+        ]
         if self.chart_kind in ("line", "area"):
             for label, values in zip(labels, groups.values(), strict=True):
                 plt.plot(xs, values, label=label, marker="braille", fillx=self.chart_kind == "area")
-            plt.xticks(ticks, tick_labels)
+            plt.xticks([float(tick) for tick in ticks], tick_labels)
         elif self.chart_kind == "bar":
-            plt.multiple_bar(xs, list(groups.values()), labels=labels)
-            plt.xticks(ticks, tick_labels)
+            plt.multiple_bar(xs, list(groups.values()), labels=labels)  # type: ignore[call-arg]  # stub: label
+            plt.xticks([float(tick) for tick in ticks], tick_labels)
         elif self.chart_kind == "stacked":
-            plt.stacked_bar(xs, list(groups.values()), labels=labels)
-            plt.xticks(ticks, tick_labels)
+            plt.stacked_bar(xs, list(groups.values()), labels=labels)  # type: ignore[call-arg]  # stub: label
+            plt.xticks([float(tick) for tick in ticks], tick_labels)
         else:  # shares: each group's part of the range's total, as horizontal bars (plotext has no pie)
             totals = [sum(values) for values in groups.values()]
             whole = sum(totals) or 1.0
@@ -254,8 +257,7 @@ class ReportsScreen(Screen[None]):
         def chosen(name: str | None) -> None:
             if name == CUSTOM:
                 current = f"{self.period.first} {self.period.last}" if self.period else ""
-                self.app.push_screen(TextPrompt("From and to, both included (YYYY-MM-DD YYYY-MM-DD)", current),
-                                     custom)
+                self.app.push_screen(TextPrompt("From and to, both included (YYYY-MM-DD YYYY-MM-DD)", current), custom)
             elif name is not None:
                 self.period = preset(name, self.console.clock().astimezone(UTC).date())
                 self.load()
@@ -301,7 +303,9 @@ class ReportsScreen(Screen[None]):
 
     def default_path(self) -> str:
         request = self.request()
-        return f"report-{request.start:%Y%m%d}-{request.end - timedelta(days=1):%Y%m%d}-{self.grouping}-{self.bucket}.csv"
+        return (
+            f"report-{request.start:%Y%m%d}-{request.end - timedelta(days=1):%Y%m%d}-{self.grouping}-{self.bucket}.csv"
+        )
 
     def action_export(self) -> None:
         if self.report is None:
@@ -314,8 +318,12 @@ class ReportsScreen(Screen[None]):
                 return
             path = Path(text.strip()).expanduser()
             if path.exists():
-                self.app.push_screen(ConfirmScreen(f"{path} exists. Replace it?"),
-                                     lambda yes: self.export(report, path) if yes else None)
+
+                def replace(yes: bool | None) -> None:
+                    if yes:
+                        self.export(report, path)
+
+                self.app.push_screen(ConfirmScreen(f"{path} exists. Replace it?"), replace)
             else:
                 self.export(report, path)
 
@@ -337,8 +345,9 @@ class ReportsScreen(Screen[None]):
                         self.app.call_from_thread(self.show_progress, number, total)
         except OSError as error:
             reason = error.strerror or str(error)
-            self.app.call_from_thread(self.finish_export, None, f"Could not write {path}: {reason}; choose "
-                                      "another path.")
+            self.app.call_from_thread(
+                self.finish_export, None, f"Could not write {path}: {reason}; choose another path."
+            )
             return
         self.app.call_from_thread(self.finish_export, path, f"Wrote {written} rows to {path}.")
 
