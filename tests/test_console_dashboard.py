@@ -249,3 +249,27 @@ async def test_report_charts_follow_the_theme_and_the_terminal_size(desk: Desk, 
         await wait_for(pilot, lambda: chart.size.width > width, "a wider chart")
         lines = chart.render().plain.splitlines()  # type: ignore[union-attr]
         assert max(len(line) for line in lines) == chart.size.width
+
+
+async def test_untrusted_names_render_inert_on_the_dashboard_and_reports(desk: Desk) -> None:
+    from core.policy import Actor
+    from tests.desk_fixtures import add_agents, new_ticket
+    from tests.test_console_inert import assert_inert_screen
+
+    evil = "[@click=app.quit]x[/] \x1b[31mred"
+    await desk.add_department(Actor.operator(), evil, email="evil@desk.example")
+    await add_agents(desk, {"sup": ("supervisor", (evil,))})
+    await new_ticket(desk, evil, "hello")
+    app = dashboard_app(desk, "sup", live=False)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await wait_for(
+            pilot, lambda: isinstance(app.screen, DashboardScreen) and app.screen.board is not None, "the dashboard"
+        )
+        await wait_for(pilot, lambda: "[@click=app.quit]x[/] ^[[31mred" in screen_text(app), "the name, literally")
+        assert_inert_screen(app)
+        screen = await report_screen(pilot, app)
+        for _ in CHART_KINDS:
+            await wait_for(pilot, lambda: "[@click=app.quit]x[/] ^[[31mred" in screen_text(app), "the table row")
+            assert_inert_screen(app)
+            await pilot.press("c")
+        assert screen.report is not None

@@ -10,7 +10,7 @@ too, because SLA moments and waits move with the clock, not with events.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.text import Text
 from textual import work
@@ -23,12 +23,13 @@ from textual_plotext import PlotextPlot
 
 from core.desk import Desk
 from core.reports.dashboard import Dashboard
+from tui.console.app import ConsoleApp  # app.py imports this module only inside an action, so no cycle
 from tui.console.cells import ago, span
 from tui.console.keybar import KeyBar
 from tui.inert import inert
 
 if TYPE_CHECKING:
-    from tui.console.app import ConsoleApp, DeskChanged
+    from tui.console.app import DeskChanged
 
 CLOCK_REFRESH_SECONDS = 60.0  # SLA "at risk" and waits change with time alone
 DEPARTMENT_COLUMNS = ("Department", "New", "Open", "Pend", "Unasg", "Resolved", "At risk", "Breached", "Oldest wait")
@@ -212,12 +213,12 @@ def open_dashboard(app: ConsoleApp) -> None:
     app.push_screen(DashboardScreen())
 
 
-def dashboard_app(desk: Desk, handle: str, **options: object) -> ConsoleApp:
-    """A console that opens on the dashboard (`termdesk dashboard`); escape there leaves the console."""
-    from tui.console.app import ConsoleApp
+class DashboardApp(ConsoleApp):
+    """The console opened on the dashboard (`termdesk dashboard`); escape there leaves the console."""
 
-    class DashboardApp(ConsoleApp):
-        def first_screen(self) -> Screen[None]:
-            return DashboardScreen(root=True)
+    def first_screen(self) -> Screen[None]:
+        return DashboardScreen(root=True)
 
-    return DashboardApp(desk, handle, **options)  # type: ignore[arg-type]
+
+def dashboard_app(desk: Desk, handle: str, **options: Any) -> ConsoleApp:
+    return DashboardApp(desk, handle, **options)
