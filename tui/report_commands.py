@@ -10,8 +10,8 @@ from typing import Annotated
 import typer
 
 from core.errors import BadArgument
+from core.policy import require_supervisor
 from core.reports import BUCKETS, GROUPINGS, ReportRequest
-from core.reports.dashboard import require_supervisor
 from core.reports.metrics import iter_csv_rows
 from tui.cli import AsAgent, Json, app, handled, opened_desk, print_json
 from tui.csv_cells import guarded_rows
@@ -63,5 +63,5 @@ async def dashboard(ctx: typer.Context, as_: AsAgent) -> None:
 
     async with opened_desk(ctx) as desk:
         # An unknown agent or a plain agent fails in one sentence before the screen is taken over.
-        require_supervisor(await desk.login(as_))
+        require_supervisor(await desk.login(as_), "open the dashboard")
         await dashboard_app(desk, as_).run_async()

@@ -45,10 +45,9 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import BigInteger, ColumnElement, and_, case, cast, func, literal, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.errors import Forbidden
-from core.policy import Actor, visible_department_ids
+from core.policy import Actor, require_supervisor, visible_department_ids
 from storage.models import Agent, Department, Membership, Message, QueueCounter, Ticket
-from storage.types import MessageKind, Role, Status
+from storage.types import MessageKind, Status
 
 WAITING_STATUSES = (Status.NEW.value, Status.OPEN.value)  # the agent's move; pending waits on the customer
 LOAD_STATUSES = (Status.NEW.value, Status.OPEN.value, Status.PENDING.value)
@@ -98,15 +97,6 @@ class Dashboard:
     hours: list[HourCounts] = field(default_factory=list)
 
 
-def require_supervisor(actor: Actor) -> None:
-    """Supervisors and admins see the dashboard of their departments; agents see their queues."""
-    if actor.role is Role.AGENT:
-        raise Forbidden(
-            f"{actor.handle} is an agent; the dashboard is for supervisors and admins, so ask an admin to "
-            "make you a supervisor."
-        )
-
-
 def day_bounds(now: datetime, timezone: str) -> tuple[datetime, int]:
     """Today's local midnight (aware, local) and how many hours today has (23 to 25 around DST)."""
     zone = ZoneInfo(timezone)
@@ -137,7 +127,7 @@ def _hour_of(column: Any, start: datetime, dialect: str) -> ColumnElement[int]:
 async def build_dashboard(
     session: AsyncSession, actor: Actor, dialect: str, now: datetime, timezone: str = "UTC"
 ) -> Dashboard:
-    require_supervisor(actor)
+    require_supervisor(actor, "see the dashboard")
     day_start, hour_count = day_bounds(now, timezone)
     start_utc = day_start.astimezone(UTC)
     departments = (
