@@ -6,7 +6,7 @@ The refresh the supervisor dashboard runs on every change (six indexed
 queries: counters, new/open tickets, today's resolutions, tickets and
 customer messages, agents' load), timed `--repeat` times after one warm-up
 run, as the desk's admin (a member of every department, so it covers the
-whole desk) and as a supervisor of one department when the desk has one.
+whole desk) and as the supervisor who is in the fewest departments.
 Prints the median and 90th percentile against the issue's 50 ms goal; it
 never asserts. A missing desk is one sentence on how to build it.
 """
@@ -39,7 +39,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-async def supervisor_of_one_department(desk: Desk) -> str | None:
+async def supervisor_of_fewest_departments(desk: Desk) -> str | None:
     async with desk.db.reading() as session:
         member_count = (
             select(Membership.agent_id, func.count().label("departments")).group_by(Membership.agent_id).subquery()
@@ -48,8 +48,8 @@ async def supervisor_of_one_department(desk: Desk) -> str | None:
             await session.execute(
                 select(Agent.handle)
                 .join(member_count, member_count.c.agent_id == Agent.id)
-                .where(Agent.role == "supervisor", member_count.c.departments == 1, Agent.active.is_(True))
-                .order_by(Agent.id)
+                .where(Agent.role == "supervisor", Agent.active.is_(True))
+                .order_by(member_count.c.departments, Agent.id)
                 .limit(1)
             )
         ).scalar_one_or_none()
@@ -84,7 +84,7 @@ async def run(args: argparse.Namespace) -> None:
             tickets = (await session.execute(select(func.count()).select_from(Ticket))).scalar_one()
         print(f"dashboard on {args.db} ({tickets:,} tickets); median of {args.repeat} runs")
         await measure(desk, args.handle, args.repeat)
-        supervisor = await supervisor_of_one_department(desk)
+        supervisor = await supervisor_of_fewest_departments(desk)
         if supervisor is not None:
             await measure(desk, supervisor, args.repeat)
     finally:
