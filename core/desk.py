@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -24,6 +24,7 @@ from core.feed import DeskFeed
 from core.policy import Actor, current_actor, resolve_actor, ticket_visible, visible_ticket
 from core.refs import format_ref, parse_ref
 from core.reports import Report, ReportRequest, build_report, durations, export
+from core.reports.dashboard import Dashboard, build_dashboard
 from core.views import (
     AgentView,
     AttachmentView,
@@ -193,6 +194,14 @@ class Desk:
             who = await self._actor(session, actor)
             ticket = await self._ticket(session, who, ref)
             await ratings.record(session, ticket, score, comment=comment, message_id=message_id, at=at)
+
+    async def dashboard(self, actor: ActorLike, now: datetime | None = None) -> Dashboard:
+        """Today's load of the actor's departments and their agents (supervisors and admins only)."""
+        async with self.db.reading() as session:
+            who = await self._actor(session, actor)
+            return await build_dashboard(
+                session, who, self.db.dialect, now or datetime.now(UTC), self.settings.desk.timezone
+            )
 
     async def counts(self, actor: ActorLike) -> list[DepartmentCounts]:
         async with self.db.reading() as session:

@@ -116,6 +116,15 @@ def require_admin(actor: Actor, what: str) -> None:
         raise Forbidden(f"Only admins may {what}; ask an admin, or run the command without --as as the operator.")
 
 
+def require_supervisor(actor: Actor, what: str) -> None:
+    """Supervisors and admins see their departments' dashboards; agents work their queues."""
+    if actor.role is Role.AGENT:
+        raise Forbidden(
+            f"{actor.handle} is an agent; only supervisors and admins may {what}, so ask an admin to make you "
+            "a supervisor."
+        )
+
+
 async def is_member(session: AsyncSession, agent_id: int, department_id: int) -> bool:
     found = await session.execute(
         select(Membership.agent_id).where(

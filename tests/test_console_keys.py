@@ -71,6 +71,23 @@ async def test_the_command_palette_runs_verb_object_commands(desk: Desk) -> None
                        and {row.department for row in screen.rows} == {"Technical"}, "the Technical queue")
 
 
+async def test_an_agent_opens_reports_from_the_command_palette(desk: Desk) -> None:
+    from tui.console.reports import ReportsScreen
+
+    await build_world(desk)
+    app = ConsoleApp(desk, "bill", live=False)  # a plain agent: reports cover their own departments
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for_queue(pilot)
+        await pilot.press("ctrl+p")
+        await pilot.pause()
+        await type_text(pilot, "app: reports")
+        await wait_for(pilot, lambda: "app: reports" in screen_text(app), "the command")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, ReportsScreen), "the reports screen")
+        await wait_for(pilot, lambda: "Billing" in screen_text(app), "bill's department in the report")
+        assert "Technical" not in screen_text(app)
+
+
 async def test_number_keys_jump_to_a_department(desk: Desk, ) -> None:
     world: World = await build_world(desk)
     app = ConsoleApp(desk, "both", live=False)

@@ -1,4 +1,4 @@
-"""`termdesk report`: the report metrics (core/reports) as a table, CSV or JSON on standard output."""
+"""`termdesk report` (the report metrics of core/reports as a table, CSV or JSON) and `termdesk dashboard`."""
 
 from __future__ import annotations
 
@@ -11,20 +11,13 @@ from typing import Annotated, Any
 import typer
 
 from core.errors import BadArgument
+from core.policy import require_supervisor
 from core.reports import BUCKETS, GROUPINGS, ReportRequest
 from core.reports.export import TICKET_COLUMNS
 from core.reports.metrics import iter_csv_rows
 from tui.cli import AsAgent, Json, app, handled, opened_desk, print_json
-from tui.plain import json_text, table, visible
-
-# A cell a spreadsheet would run as a formula (CSV injection) starts with one of these.
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def _safe_label(text: str) -> str:
-    """A group name (department, tag, handle: typed by people) as inert CSV text."""
-    shown = visible(text)
-    return "'" + shown if shown.startswith(_FORMULA_START) else shown
+from tui.csv_cells import guarded_rows, safe_label
+from tui.plain import json_text, table
 
 
 def _day(text: str, option: str) -> date:
@@ -50,7 +43,7 @@ async def stream_tickets(rows: AsyncIterator[dict[str, Any]], *, as_json: bool) 
     async for row in rows:
         writer.writerow(
             [
-                "" if row[name] is None else (_safe_label(str(row[name])) if name in _TEXT_COLUMNS else str(row[name]))
+                "" if row[name] is None else (safe_label(str(row[name])) if name in _TEXT_COLUMNS else str(row[name]))
                 for name in TICKET_COLUMNS
             ]
         )
@@ -95,9 +88,19 @@ async def report(
     if json:
         print_json([row.as_dict() for row in found.rows])  # JSON strings are escaped by the encoder
     elif as_csv:
-        writer = csv.writer(sys.stdout, lineterminator="\n")
-        for number, row in enumerate(iter_csv_rows(found)):
-            writer.writerow(row if number == 0 else [row[0], _safe_label(row[1]), *row[2:]])
+        csv.writer(sys.stdout, lineterminator="\n").writerows(guarded_rows(iter_csv_rows(found)))
     else:
         rows = list(iter_csv_rows(found))
         typer.echo(table(rows[0], rows[1:]))
+
+
+@app.command()
+@handled
+async def dashboard(ctx: typer.Context, as_: AsAgent) -> None:
+    """Open the console on the supervisor dashboard: today's load of your departments and agents, live."""
+    from tui.console.dashboard import dashboard_app  # Textual is only imported by the commands that need it
+
+    async with opened_desk(ctx) as desk:
+        # An unknown agent or a plain agent fails in one sentence before the screen is taken over.
+        require_supervisor(await desk.login(as_), "open the dashboard")
+        await dashboard_app(desk, as_).run_async()

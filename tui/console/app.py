@@ -21,6 +21,7 @@ from typing import TypeVar
 from textual.app import App
 from textual.binding import Binding
 from textual.message import Message
+from textual.screen import Screen
 
 from core.desk import Desk
 from core.drafts import PresenceView
@@ -69,6 +70,8 @@ class ConsoleApp(App[None]):
         Binding("question_mark", "help", "Help", id="app.help"),
         Binding("ctrl+p", "command_palette", "Commands", id="app.commands"),
         Binding("q", "quit", "Quit", id="app.quit"),
+        # `d`: unshifted on QWERTY and AZERTY alike and free on every console screen (STYLE.md: no Shift-only chords).
+        Binding("d", "dashboard", "Dashboard", show=False, id="app.dashboard"),
     ]
 
     def __init__(
@@ -117,15 +120,19 @@ class ConsoleApp(App[None]):
 
     # -- start -----------------------------------------------------------------
 
-    async def on_mount(self) -> None:
+    def first_screen(self) -> Screen[None]:
+        """The screen the console opens on (`termdesk dashboard` opens on the dashboard instead)."""
         from tui.console.queues import QueuesScreen
 
+        return QueuesScreen()
+
+    async def on_mount(self) -> None:
         if self._keymap:
             self.set_keymap(self._keymap)
         self.actor = await self.desk.login(self.handle)
         self.last_event_id = await self.desk.latest_event_id()
         self.last_update = self.clock()
-        await self.push_screen(QueuesScreen())
+        await self.push_screen(self.first_screen())
         if self.live:
             self.run_worker(self.follow_feed(), group="live-feed-watch", exit_on_error=False)
 
@@ -212,6 +219,20 @@ class ConsoleApp(App[None]):
             handler = getattr(screen, "desk_changed", None)
             if handler is not None:
                 handler(message)
+
+    def action_dashboard(self) -> None:
+        from tui.console.dashboard import open_dashboard
+
+        open_dashboard(self)
+
+    def action_reports(self) -> None:
+        """The reports screen, for anyone: every figure on it is limited to the agent's departments."""
+        from textual.screen import ModalScreen
+
+        from tui.console.reports import ReportsScreen
+
+        if not isinstance(self.screen, (ModalScreen, ReportsScreen)):
+            self.push_screen(ReportsScreen())
 
     # -- help --------------------------------------------------------------------------
 

@@ -48,6 +48,8 @@ class ConsoleCommands(Provider):
                 ("priority", screen.action_priority), ("tags", screen.action_tags), ("mark spam", screen.action_spam),
             ):
                 found.append((f"ticket: {verb}", action, "Act on the ticket (or the marked tickets)"))
+        found.append(("app: dashboard", self.app.action_dashboard, "Today's load of your departments (supervisors)"))  # type: ignore[attr-defined]
+        found.append(("app: reports", self.app.action_reports, "Metrics and charts for a period, CSV export"))  # type: ignore[attr-defined]
         found.append(("app: help", self.app.action_help, "Show every key"))  # type: ignore[attr-defined]
         found.append(("app: quit", self.app.exit, "Leave the console"))
         return found
