@@ -34,7 +34,8 @@ def check_handle(value: str) -> str:
     handle = value.strip().lower()
     if not _HANDLE.match(handle):
         raise BadArgument(
-            f"{value!r} is not a usable handle; use 1 to 64 of a-z, 0-9, '.', '_' or '-', starting with a letter or digit."
+            f"{value!r} is not a usable handle; use 1 to 64 of a-z, 0-9, '.', '_' or '-', "
+            "starting with a letter or digit."
         )
     return handle
 
@@ -97,7 +98,9 @@ async def update_department(session: AsyncSession, actor: Actor, name: str, fiel
             changes[key] = {"before": getattr(department, key), "after": value}
             setattr(department, key, value)
     if changes:
-        await events.record(session, actor, "department.changed", department_id=department.id, data={"changes": changes})
+        await events.record(
+            session, actor, "department.changed", department_id=department.id, data={"changes": changes}
+        )
     return department
 
 

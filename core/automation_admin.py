@@ -11,9 +11,8 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core import events
-from core.policy import require_admin
 from core.errors import BadArgument
-from core.policy import Actor
+from core.policy import Actor, require_admin
 from core.sla import parse_policy
 from core.tickets import department_by_name
 from storage.models import Department

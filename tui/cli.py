@@ -860,11 +860,7 @@ async def sync(
 
 
 # Command groups kept in their own modules register themselves on `app`.
-from tui import mail_commands  # noqa: E402, F401
-from tui import outbox_commands  # noqa: E402, F401
-from tui import report_commands  # noqa: E402, F401
-from tui import automation_commands  # noqa: E402, F401
-from tui import canned_commands  # noqa: E402, F401
+from tui import automation_commands, canned_commands, mail_commands, outbox_commands, report_commands  # noqa: E402, F401, I001
 
 
 def main() -> None:

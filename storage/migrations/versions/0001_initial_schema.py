@@ -1,7 +1,7 @@
 """Initial schema: every table of the design, and full-text search for every script
 
 Revision ID: 0001
-Revises: 
+Revises:
 Create Date: 2026-11-23 14:23:26.209687
 """
 
