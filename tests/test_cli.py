@@ -494,6 +494,7 @@ def test_missing_config_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     )
 
 
+@pytest.mark.slow
 def test_errors_in_a_real_process_are_one_line_without_traceback(db: Path, tmp_path: Path) -> None:
     config = tmp_path / "bad.toml"
     config.write_text("not toml at all [")

@@ -61,6 +61,7 @@ async def messages_of(desk: Desk, ref: str) -> list[tuple[str, str]]:
         return [(kind, body) for kind, body in rows]
 
 
+@pytest.mark.slow
 async def test_triage_a_ticket_end_to_end(desk: Desk, world: World) -> None:
     ref = world.ref("billing")
     app = console(desk, "both")

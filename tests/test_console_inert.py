@@ -53,6 +53,7 @@ def assert_inert_screen(app: ConsoleApp) -> None:
             assert not style.link, f"a link came from text: {segment!r}"
 
 
+@pytest.mark.slow
 async def test_the_injection_corpus_renders_inert_in_queue_and_ticket(desk: Desk) -> None:
     await add_departments(desk, ("Billing",))
     await add_agents(desk, {"bill": ("agent", ("Billing",))})

@@ -186,6 +186,7 @@ async def test_many_mails_go_over_one_connection(mail_desk: MailDesk) -> None:
     assert len(peers) == 1
 
 
+@pytest.mark.slow
 async def test_a_worker_killed_after_claiming_leaves_the_mail_to_be_sent_once_with_the_same_message_id(
     mail_desk: MailDesk,
 ) -> None:
