@@ -572,6 +572,16 @@ class Desk:
         async with self._writing() as session:
             return await admin.leave(session, await self._actor(session, actor), handle, department)
 
+    async def check_report_cache(self, *, repair: bool) -> int:
+        """How many cached report days (per grouping) differ from the base tables; with repair, the cache is
+        emptied (days are computed again when next read). Slow on a big desk: every cached day is recomputed."""
+        async with self.db.reading() as session:
+            wrong = await daycache.verify(session, self.db.dialect)
+        if repair:
+            async with self._writing() as session:
+                await daycache.forget(session)
+        return wrong
+
     async def check_counters(self, *, repair: bool) -> int:
         """How many counter rows disagree with the tickets; with repair, rebuild them.
 

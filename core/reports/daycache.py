@@ -20,6 +20,7 @@ the base SQL for the whole report.
 from __future__ import annotations
 
 import json
+import math
 from array import array
 from collections import defaultdict
 from datetime import UTC, date, datetime, time, timedelta
@@ -185,6 +186,44 @@ async def forget(session: AsyncSession) -> int:
     await session.execute(delete(report_cached_days))
     await session.execute(delete(report_dirty_days))
     return int(removed)
+
+
+async def verify(session: AsyncSession, dialect: str) -> int:
+    """How many cached (grouping, day)s differ from the base tables now (`termdesk check`); marked days are
+    skipped, since reads already ignore them. Float sums are compared to 1e-9: the order of summation may differ."""
+    marked = set((await session.execute(select(report_dirty_days.c.day))).scalars())
+    cached: dict[str, list[date]] = defaultdict(list)
+    for grouping, day in await session.execute(select(report_cached_days.c.grouping, report_cached_days.c.day)):
+        if day not in marked:
+            cached[grouping].append(date.fromisoformat(day))
+    wrong: set[tuple[str, str]] = set()
+    for grouping, days in cached.items():
+        stored: dict[tuple[str, int, str], tuple[dict[str, Any], list[float]]] = {}
+        statement = select(
+            report_day_cells.c.day, report_day_cells.c.department_id, report_day_cells.c.group_key,
+            report_day_cells.c.payload, report_day_cells.c.minutes,
+        ).where(report_day_cells.c.grouping == grouping)
+        for day, department, key, payload, blob in await session.execute(statement):
+            minutes = array("d")
+            if blob:
+                minutes.frombytes(blob)
+            stored[(day, department, key)] = (json.loads(payload), minutes.tolist())
+        wanted = {day.isoformat() for day in days}
+        truth: dict[tuple[str, int, str], tuple[dict[str, Any], list[float]]] = {}
+        for first, end in _runs(days):
+            truth.update(await compute_days(session, grouping, first, end, dialect))
+        for cell in set(stored) | set(truth):
+            if cell[0] in wanted and not _same(stored.get(cell), truth.get(cell)):
+                wrong.add((grouping, cell[0]))
+    return len(wrong)
+
+
+def _same(left: tuple[dict[str, Any], list[float]] | None, right: tuple[dict[str, Any], list[float]] | None) -> bool:
+    if left is None or right is None:
+        return left is right
+    if left[1] != right[1] or set(left[0]) != set(right[0]):
+        return False
+    return all(math.isclose(float(left[0][name]), float(right[0][name]), rel_tol=1e-9) for name in left[0])
 
 
 def _chunks(values: list[Any], size: int = 500) -> list[list[Any]]:
