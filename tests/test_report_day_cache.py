@@ -37,8 +37,10 @@ def _minutes(rng: random.Random) -> float:
 
 def _moment(rng: random.Random, after: datetime | None = None) -> datetime:
     base = after or START
-    return base + timedelta(minutes=rng.randrange(0, 60 * 24 * 6)) if after else START + timedelta(
-        minutes=rng.randrange(0, 60 * 24 * DAYS)
+    return (
+        base + timedelta(minutes=rng.randrange(0, 60 * 24 * 6))
+        if after
+        else START + timedelta(minutes=rng.randrange(0, 60 * 24 * DAYS))
     )
 
 
@@ -51,8 +53,9 @@ async def build(desk: Desk) -> World:
     operator = Actor.operator()
     for name in ("Billing", "Technical", "Secret"):
         await desk.add_department(operator, name, email=f"{name.lower()}@example.com")
-    await desk.add_agent(operator, "sam", name="Sam", email="sam@example.com", role="supervisor",
-                         departments=["Billing", "Technical"])
+    await desk.add_agent(
+        operator, "sam", name="Sam", email="sam@example.com", role="supervisor", departments=["Billing", "Technical"]
+    )
     await desk.add_agent(operator, "tess", name="Tess", email="tess@example.com", departments=["Technical", "Secret"])
     async with desk.db.writing() as session:
         departments = list((await session.execute(select(Department.id).order_by(Department.id))).scalars())
@@ -74,11 +77,20 @@ async def new_ticket(desk: Desk, world: World, rng: random.Random) -> None:
         status = rng.choice(STATUSES)
         answered = rng.random() < 0.7
         first = _moment(rng, created) if answered else None
-        resolved = _moment(rng, first or created) if status in ("resolved", "closed", "spam") and rng.random() < .9 else None
+        resolved = (
+            _moment(rng, first or created) if status in ("resolved", "closed", "spam") and rng.random() < 0.9 else None
+        )
         ticket = Ticket(
-            subject="t", department_id=rng.choice(world.departments), contact_id=world.contact, status=status,
-            channel=rng.choice(CHANNELS), assignee_id=rng.choice([None, *world.agents]),
-            created_at=created, updated_at=created, first_response_at=first, resolved_at=resolved,
+            subject="t",
+            department_id=rng.choice(world.departments),
+            contact_id=world.contact,
+            status=status,
+            channel=rng.choice(CHANNELS),
+            assignee_id=rng.choice([None, *world.agents]),
+            created_at=created,
+            updated_at=created,
+            first_response_at=first,
+            resolved_at=resolved,
             first_response_minutes=_minutes(rng) if first and rng.random() < 0.9 else None,
             resolution_minutes=_minutes(rng) if resolved else None,
             first_response_due=_moment(rng, created) if rng.random() < 0.6 else None,
@@ -97,7 +109,10 @@ async def new_ticket(desk: Desk, world: World, rng: random.Random) -> None:
 def message(world: World, rng: random.Random, ticket_id: int, after: datetime) -> Message:
     kind = rng.choice(("customer", "reply", "reply", "note", "system"))
     return Message(
-        ticket_id=ticket_id, kind=kind, body_text=kind, created_at=_moment(rng, after),
+        ticket_id=ticket_id,
+        kind=kind,
+        body_text=kind,
+        created_at=_moment(rng, after),
         author_agent_id=rng.choice(world.agents) if kind in ("reply", "note") else None,
         answer_minutes=_minutes(rng) if kind == "reply" and rng.random() < 0.8 else None,
     )
@@ -128,11 +143,14 @@ async def change(desk: Desk, world: World, rng: random.Random) -> str:
             ticket.first_response_due = _moment(rng, ticket.created_at)
             ticket.resolution_due = None if rng.random() < 0.3 else _moment(rng, ticket.created_at)
         elif kind == 7:
-            tags = set((await session.execute(select(TicketTag.tag_id).where(TicketTag.ticket_id == ticket.id)))
-                       .scalars())
+            tags = set(
+                (await session.execute(select(TicketTag.tag_id).where(TicketTag.ticket_id == ticket.id))).scalars()
+            )
             tag = rng.choice(world.tags)
             if tag in tags:
-                await session.execute(delete(TicketTag).where(TicketTag.ticket_id == ticket.id, TicketTag.tag_id == tag))
+                await session.execute(
+                    delete(TicketTag).where(TicketTag.ticket_id == ticket.id, TicketTag.tag_id == tag)
+                )
             else:
                 session.add(TicketTag(ticket_id=ticket.id, tag_id=tag))
         elif kind == 8:
@@ -171,8 +189,12 @@ def requests() -> list[ReportRequest]:
     whole = (START, START + timedelta(days=DAYS + 7))
     today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     up_to_now = (START + timedelta(days=3), today + timedelta(days=1))  # reaches today: live days too
-    return [ReportRequest(*span, by=by, bucket=bucket) for span in (whole, up_to_now) for by in GROUPINGS
-            for bucket in BUCKETS]
+    return [
+        ReportRequest(*span, by=by, bucket=bucket)
+        for span in (whole, up_to_now)
+        for by in GROUPINGS
+        for bucket in BUCKETS
+    ]
 
 
 def rows(report: Any) -> list[dict[str, Any]]:

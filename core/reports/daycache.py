@@ -48,7 +48,9 @@ _REFRESH_LOCK = 700710  # pg_advisory_xact_lock key: one refresher at a time on 
 
 def covers(request: ReportRequest) -> bool:
     """Whether the range is whole UTC days (the cache holds days; partial days go to the base SQL)."""
-    return all(moment.astimezone(UTC).timetz().replace(tzinfo=None) == time(0) for moment in (request.start, request.end))
+    return all(
+        moment.astimezone(UTC).timetz().replace(tzinfo=None) == time(0) for moment in (request.start, request.end)
+    )
 
 
 def _days(request: ReportRequest) -> list[date]:
@@ -96,18 +98,28 @@ async def compute_days(
     spans: list[tuple[str, Any, Any, _Grouping, tuple[ColumnElement[bool], ...], bool]] = [
         ("first_answer", Ticket.first_response_at, Ticket.first_response_minutes, tickets_group, (), False),
         ("resolution", Ticket.resolved_at, Ticket.resolution_minutes, tickets_group, (not_spam,), False),
-        ("answer", Message.created_at, Message.answer_minutes, messages_group,
-         (Message.kind == MessageKind.REPLY.value,), True),
+        (
+            "answer",
+            Message.created_at,
+            Message.answer_minutes,
+            messages_group,
+            (Message.kind == MessageKind.REPLY.value,),
+            True,
+        ),
     ]
     for prefix, moment, minutes, grouping, where, messages in spans:
         bucket = metrics._bucket_sql(moment, "day", dialect)
         statement = select(bucket, grouping.column, func.sum(minutes), func.count(minutes))
-        statement = statement.select_from(Message).join(Ticket, Ticket.id == Message.ticket_id) if messages else (
-            statement.select_from(Ticket)
+        statement = (
+            statement.select_from(Message).join(Ticket, Ticket.id == Message.ticket_id)
+            if messages
+            else (statement.select_from(Ticket))
         )
-        statement = metrics._with_tags(statement, grouping).where(
-            moment >= request.start, moment < request.end, minutes.is_not(None), *where
-        ).group_by(bucket, grouping.column)
+        statement = (
+            metrics._with_tags(statement, grouping)
+            .where(moment >= request.start, moment < request.end, minutes.is_not(None), *where)
+            .group_by(bucket, grouping.column)
+        )
         for day, group, total, number in await session.execute(statement):
             table.add(day, group, f"{prefix}_sum", float(total))
             table.add(day, group, f"{prefix}_n", int(number))
@@ -116,7 +128,8 @@ async def compute_days(
     statement = metrics._with_tags(
         select(bucket, tickets_group.column, Ticket.first_response_minutes).select_from(Ticket), tickets_group
     ).where(
-        Ticket.first_response_at >= request.start, Ticket.first_response_at < request.end,
+        Ticket.first_response_at >= request.start,
+        Ticket.first_response_at < request.end,
         Ticket.first_response_minutes.is_not(None),
     )
     for day, group, value in await session.execute(statement):
@@ -156,7 +169,10 @@ async def refresh(session: AsyncSession, request: ReportRequest, dialect: str) -
         cells = await compute_days(session, request.by, first, end, dialect)
         rows = [
             {
-                "grouping": request.by, "day": day, "department_id": department, "group_key": key,
+                "grouping": request.by,
+                "day": day,
+                "department_id": department,
+                "group_key": key,
                 "payload": json.dumps(payload, separators=(",", ":")),
                 "minutes": array("d", minutes).tobytes() if minutes else None,
             }
@@ -175,7 +191,7 @@ async def refresh(session: AsyncSession, request: ReportRequest, dialect: str) -
                 )
             )
         for start in range(0, len(rows), 500):
-            await session.execute(insert(report_day_cells), rows[start:start + 500])
+            await session.execute(insert(report_day_cells), rows[start : start + 500])
         await session.execute(insert(report_cached_days), [{"grouping": request.by, "day": day} for day in run_days])
 
 
@@ -200,8 +216,11 @@ async def verify(session: AsyncSession, dialect: str) -> int:
     for grouping, days in cached.items():
         stored: dict[tuple[str, int, str], tuple[dict[str, Any], list[float]]] = {}
         statement = select(
-            report_day_cells.c.day, report_day_cells.c.department_id, report_day_cells.c.group_key,
-            report_day_cells.c.payload, report_day_cells.c.minutes,
+            report_day_cells.c.day,
+            report_day_cells.c.department_id,
+            report_day_cells.c.group_key,
+            report_day_cells.c.payload,
+            report_day_cells.c.minutes,
         ).where(report_day_cells.c.grouping == grouping)
         for day, department, key, payload, blob in await session.execute(statement):
             minutes = array("d")
@@ -227,7 +246,7 @@ def _same(left: tuple[dict[str, Any], list[float]] | None, right: tuple[dict[str
 
 
 def _chunks(values: list[Any], size: int = 500) -> list[list[Any]]:
-    return [values[start:start + size] for start in range(0, len(values), size)]
+    return [values[start : start + size] for start in range(0, len(values), size)]
 
 
 async def _cached(session: AsyncSession, by: str, first: date, last: date) -> set[str]:
@@ -248,9 +267,11 @@ async def cached_report(session: AsyncSession, actor: Actor, request: ReportRequ
     today = _today()
     first, last = days[0].isoformat(), days[-1].isoformat()
     marked = set(
-        (await session.execute(
-            select(report_dirty_days.c.day).where(report_dirty_days.c.day >= first, report_dirty_days.c.day <= last)
-        )).scalars()
+        (
+            await session.execute(
+                select(report_dirty_days.c.day).where(report_dirty_days.c.day >= first, report_dirty_days.c.day <= last)
+            )
+        ).scalars()
     )
     cached = await _cached(session, request.by, days[0], days[-1]) - marked
     live = [day for day in days if day >= today or day.isoformat() not in cached]
@@ -258,8 +279,11 @@ async def cached_report(session: AsyncSession, actor: Actor, request: ReportRequ
 
     cells: list[tuple[str, str, dict[str, float | int], list[float]]] = []
     statement = select(
-        report_day_cells.c.day, report_day_cells.c.department_id, report_day_cells.c.group_key,
-        report_day_cells.c.payload, report_day_cells.c.minutes,
+        report_day_cells.c.day,
+        report_day_cells.c.department_id,
+        report_day_cells.c.group_key,
+        report_day_cells.c.payload,
+        report_day_cells.c.minutes,
     ).where(report_day_cells.c.grouping == request.by, report_day_cells.c.day >= first, report_day_cells.c.day <= last)
     for day, department, key, payload, blob in await session.execute(statement):
         if day in cached and department in allowed:
@@ -333,9 +357,12 @@ async def _backlog(session: AsyncSession, actor: Actor, request: ReportRequest, 
     created_before, resolved_before = await before_start(Ticket.created_at), await before_start(Ticket.resolved_at)
     created = {key: cell.pop("_created_not_spam", 0) for key, cell in table.cells.items()}
     resolved = {key: cell.get("resolved", 0) for key, cell in list(table.cells.items())}
-    groups = set(created_before) | set(resolved_before) | {
-        group for (_, group), number in created.items() if number
-    } | {group for (_, group), number in resolved.items() if number}
+    groups = (
+        set(created_before)
+        | set(resolved_before)
+        | {group for (_, group), number in created.items() if number}
+        | {group for (_, group), number in resolved.items() if number}
+    )
     for group in groups:
         running = created_before.get(group, 0) - resolved_before.get(group, 0)
         for bucket_key, _ in metrics.buckets(request):

@@ -21,7 +21,13 @@ depends_on = None
 _TICKET_DAYS = ("created_at", "resolved_at", "first_response_at", "first_response_due", "resolution_due")
 # Changes of these ticket columns change what the ticket contributes to a report.
 _TICKET_WATCHED = (
-    "department_id", "assignee_id", "channel", "status", *_TICKET_DAYS, "first_response_minutes", "resolution_minutes"
+    "department_id",
+    "assignee_id",
+    "channel",
+    "status",
+    *_TICKET_DAYS,
+    "first_response_minutes",
+    "resolution_minutes",
 )
 # Changes of these move the ticket's messages to another group too.
 _TICKET_GROUPS = ("department_id", "assignee_id", "channel")
@@ -46,7 +52,8 @@ def _row_days(dialect: str, row: str) -> str:
 def _ticket_days(dialect: str, ticket_id: str) -> str:
     """Every day a ticket contributes to: its own moments and its messages'."""
     own = " UNION ".join(
-        f"SELECT {_day(dialect, f't.{column}')} AS day FROM tickets t WHERE t.id = {ticket_id}" for column in _TICKET_DAYS
+        f"SELECT {_day(dialect, f't.{column}')} AS day FROM tickets t WHERE t.id = {ticket_id}"
+        for column in _TICKET_DAYS
     )
     return f"{own} UNION SELECT {_day(dialect, 'x.created_at')} AS day FROM messages x WHERE x.ticket_id = {ticket_id}"
 
@@ -71,23 +78,48 @@ def _statements(dialect: str) -> list[tuple[str, str, str, list[str]]]:
     )
     return [
         ("tickets", "INSERT", "", [_mark(dialect, _row_days(dialect, "NEW"))]),
-        ("tickets", "UPDATE", changed, [
-            _mark(dialect, f"{_row_days(dialect, 'OLD')} UNION {_row_days(dialect, 'NEW')}"),
-        ]),
+        (
+            "tickets",
+            "UPDATE",
+            changed,
+            [
+                _mark(dialect, f"{_row_days(dialect, 'OLD')} UNION {_row_days(dialect, 'NEW')}"),
+            ],
+        ),
         ("tickets", "UPDATE", moved, [_mark(dialect, _message_days(dialect, "NEW.id"))]),
-        ("tickets", "DELETE", "", [
-            _mark(dialect, f"{_row_days(dialect, 'OLD')} UNION {_message_days(dialect, 'OLD.id')}"),
-        ]),
+        (
+            "tickets",
+            "DELETE",
+            "",
+            [
+                _mark(dialect, f"{_row_days(dialect, 'OLD')} UNION {_message_days(dialect, 'OLD.id')}"),
+            ],
+        ),
         ("messages", "INSERT", "", [_mark(dialect, message("NEW"))]),
-        ("messages", "UPDATE", "", [
-            _mark(dialect, f"{message('OLD')} UNION {message('NEW')} UNION {_ticket_days(dialect, 'OLD.ticket_id')}"
-                  f" UNION {_ticket_days(dialect, 'NEW.ticket_id')}"),
-        ]),
+        (
+            "messages",
+            "UPDATE",
+            "",
+            [
+                _mark(
+                    dialect,
+                    f"{message('OLD')} UNION {message('NEW')} UNION {_ticket_days(dialect, 'OLD.ticket_id')}"
+                    f" UNION {_ticket_days(dialect, 'NEW.ticket_id')}",
+                ),
+            ],
+        ),
         ("messages", "DELETE", "", [_mark(dialect, message("OLD"))]),
         ("ticket_tags", "INSERT", "", [_mark(dialect, _ticket_days(dialect, "NEW.ticket_id"))]),
-        ("ticket_tags", "UPDATE", "", [
-            _mark(dialect, f"{_ticket_days(dialect, 'OLD.ticket_id')} UNION {_ticket_days(dialect, 'NEW.ticket_id')}"),
-        ]),
+        (
+            "ticket_tags",
+            "UPDATE",
+            "",
+            [
+                _mark(
+                    dialect, f"{_ticket_days(dialect, 'OLD.ticket_id')} UNION {_ticket_days(dialect, 'NEW.ticket_id')}"
+                ),
+            ],
+        ),
         ("ticket_tags", "DELETE", "", [_mark(dialect, _ticket_days(dialect, "OLD.ticket_id"))]),
         ("ratings", "INSERT", "", [_mark(dialect, rating("NEW"))]),
         ("ratings", "UPDATE", "", [_mark(dialect, f"{rating('OLD')} UNION {rating('NEW')}")]),
@@ -144,7 +176,9 @@ def downgrade() -> None:
     dialect = op.get_bind().dialect.name
     for number, (table, event, _, _) in enumerate(_statements(dialect)):
         name = _name(table, event, number)
-        op.execute(f"DROP TRIGGER IF EXISTS {name} ON {table}" if dialect != "sqlite" else f"DROP TRIGGER IF EXISTS {name}")
+        op.execute(
+            f"DROP TRIGGER IF EXISTS {name} ON {table}" if dialect != "sqlite" else f"DROP TRIGGER IF EXISTS {name}"
+        )
         if dialect != "sqlite":
             op.execute(f"DROP FUNCTION IF EXISTS {name}()")
     op.drop_table("report_day_cells")
