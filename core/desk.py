@@ -170,13 +170,18 @@ class Desk:
         """The metrics of `core.reports` over a range, within the actor's departments.
 
         With `[reports] day_cache` on, whole-day ranges come from the day cache (`core.reports.daycache`):
-        a short write transaction stores missing past days, then one read snapshot combines cached and live
-        days; the numbers are those of the base SQL either way."""
+        marked days are dropped, missing past days computed (read) and stored (short write), then one read
+        snapshot combines cached and live days; the numbers are those of the base SQL either way."""
         if self.settings.reports.day_cache and daycache.covers(request):
             async with self.db.reading() as session:
                 who = await self._actor(session, actor)  # an unknown agent fails before anything is written
             async with self.db.writing() as session:
-                await daycache.refresh(session, request, self.db.dialect)
+                await daycache.drop_marked(session, self.db.dialect)
+            async with self.db.reading() as session:  # the long part, outside the write lock
+                days, cells = await daycache.compute_missing(session, request, self.db.dialect)
+            if days:
+                async with self.db.writing() as session:
+                    await daycache.store(session, request.by, days, cells, self.db.dialect)
             async with self.db.reading() as session:
                 who = await self._actor(session, actor)
                 return await daycache.cached_report(session, who, request, self.db.dialect)

@@ -249,3 +249,27 @@ async def test_check_finds_a_wrong_cached_day_and_repair_empties_the_cache(desk:
         assert (await session.execute(select(func.count()).select_from(cell))).scalar_one() == 0
     assert rows(await cached.report("sam", request)) == expected
     assert await desk.check_report_cache(repair=False) == 0
+
+
+async def test_a_day_changed_while_the_cache_was_computed_is_not_stored(desk: Desk) -> None:
+    world = await build(desk)
+    dialect = desk.db.dialect
+    request = ReportRequest(START, START + timedelta(days=DAYS), by="department", bucket="week")
+    async with desk.db.writing() as session:
+        await daycache.drop_marked(session, dialect)
+    async with desk.db.reading() as session:
+        days, cells = await daycache.compute_missing(session, request, dialect)
+    async with desk.db.writing() as session:  # committed after the computation read the tickets
+        ticket = (await session.execute(select(Ticket).order_by(Ticket.id).limit(1))).scalar_one()
+        changed = ticket.created_at.date().isoformat()
+        ticket.department_id = next(d for d in world.departments if d != ticket.department_id)
+    async with desk.db.writing() as session:
+        stored = await daycache.store(session, "department", days, cells, dialect)
+    assert 0 < stored < len(days)
+    async with desk.db.reading() as session:
+        cached = set((await session.execute(select(daycache.report_cached_days.c.day))).scalars())
+        actor = await resolve_actor(session, "sam")
+        expected = rows(await build_report(session, actor, request, dialect))
+        found = rows(await daycache.cached_report(session, actor, request, dialect))
+    assert changed not in cached
+    assert found == expected

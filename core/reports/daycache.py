@@ -9,9 +9,11 @@ transaction as the change, from every write path (core, storage.bulk, the rules,
 
 Reading never trusts a marked day: within one read snapshot, today, later days, marked days and days not
 cached yet are computed live from the base tables (not stored); only unmarked cached past days come from the
-cache. `refresh` (a short write transaction before the read) drops the cells of marked days and fills the
-missing past days, so the next read finds them. SLA "overdue and not met" cannot change for a past day without
-a write (every target of that day is already due), which is why past days may be cached at all.
+cache. Before the read, `drop_marked` (a short write transaction) drops the cells of marked days,
+`compute_missing` (a read transaction) computes the missing past days, and `store` (a short write
+transaction) keeps those of them no change has marked meanwhile, so the next read finds them. SLA "overdue
+and not met" cannot change for a past day without a write (every target of that day is already due), which
+is why past days may be cached at all.
 
 A range that does not start and end at UTC midnight is not served here (`covers` is False): the caller uses
 the base SQL for the whole report.
@@ -147,52 +149,79 @@ async def compute_days(
 # -- keeping the cache ---------------------------------------------------------
 
 
-async def refresh(session: AsyncSession, request: ReportRequest, dialect: str) -> None:
-    """Drop the cells of marked days and store the missing whole past days of the range (a write transaction)."""
-    if dialect == "postgresql":
-        await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _REFRESH_LOCK})
+Cells = dict[tuple[str, int, str], tuple[dict[str, float | int], list[float]]]
+
+
+async def drop_marked(session: AsyncSession, dialect: str) -> None:
+    """Drop the cells of every marked day and the marks (a short write transaction)."""
+    await _lock(session, dialect)
     marked = (await session.execute(select(report_dirty_days.c.id, report_dirty_days.c.day))).all()
-    if marked:
-        days = sorted({day for _, day in marked})
-        for chunk in _chunks(days):
-            await session.execute(delete(report_day_cells).where(report_day_cells.c.day.in_(chunk)))
-            await session.execute(delete(report_cached_days).where(report_cached_days.c.day.in_(chunk)))
-        for chunk in _chunks([number for number, _ in marked]):
-            await session.execute(delete(report_dirty_days).where(report_dirty_days.c.id.in_(chunk)))
+    if not marked:
+        return
+    days = sorted({day for _, day in marked})
+    for chunk in _chunks(days):
+        await session.execute(delete(report_day_cells).where(report_day_cells.c.day.in_(chunk)))
+        await session.execute(delete(report_cached_days).where(report_cached_days.c.day.in_(chunk)))
+    for chunk in _chunks([number for number, _ in marked]):
+        await session.execute(delete(report_dirty_days).where(report_dirty_days.c.id.in_(chunk)))
+
+
+async def compute_missing(session: AsyncSession, request: ReportRequest, dialect: str) -> tuple[list[date], Cells]:
+    """The whole past days of the range not cached for its grouping, and their cells (a read transaction:
+    filling a year of a big desk takes a minute, which must not hold SQLite's write lock)."""
     today = _today()
     wanted = [day for day in _days(request) if day < today]
     if not wanted:
-        return
+        return [], {}
     cached = await _cached(session, request.by, wanted[0], wanted[-1])
     missing = [day for day in wanted if day.isoformat() not in cached]
+    cells: Cells = {}
     for first, end in _runs(missing):
-        cells = await compute_days(session, request.by, first, end, dialect)
-        rows = [
-            {
-                "grouping": request.by,
-                "day": day,
-                "department_id": department,
-                "group_key": key,
-                "payload": json.dumps(payload, separators=(",", ":")),
-                "minutes": array("d", minutes).tobytes() if minutes else None,
-            }
-            for (day, department, key), (payload, minutes) in cells.items()
-        ]
-        run_days = [(first + timedelta(days=n)).isoformat() for n in range((end - first).days)]
-        for chunk in _chunks(run_days):  # idempotent should two refreshers race on SQLite
-            await session.execute(
-                delete(report_day_cells).where(
-                    report_day_cells.c.grouping == request.by, report_day_cells.c.day.in_(chunk)
-                )
-            )
-            await session.execute(
-                delete(report_cached_days).where(
-                    report_cached_days.c.grouping == request.by, report_cached_days.c.day.in_(chunk)
-                )
-            )
-        for start in range(0, len(rows), 500):
-            await session.execute(insert(report_day_cells), rows[start : start + 500])
-        await session.execute(insert(report_cached_days), [{"grouping": request.by, "day": day} for day in run_days])
+        cells.update(await compute_days(session, request.by, first, end, dialect))
+    return missing, cells
+
+
+async def store(session: AsyncSession, by: str, days: list[date], cells: Cells, dialect: str) -> int:
+    """Store computed days, except those marked now (a write transaction after `compute_missing`).
+
+    A change the computation did not see committed after it began, and its mark with it, so it is
+    marked now: such days are left out (and read live) rather than stored stale. Returns days stored."""
+    await _lock(session, dialect)
+    if not days:
+        return 0
+    marked = set((await session.execute(select(report_dirty_days.c.day))).scalars())
+    keep = [day.isoformat() for day in days if day.isoformat() not in marked]
+    kept = set(keep)
+    for chunk in _chunks(keep):  # a refresher that raced us may have stored the same days: replace them
+        await session.execute(
+            delete(report_day_cells).where(report_day_cells.c.grouping == by, report_day_cells.c.day.in_(chunk))
+        )
+        await session.execute(
+            delete(report_cached_days).where(report_cached_days.c.grouping == by, report_cached_days.c.day.in_(chunk))
+        )
+    rows = [
+        {
+            "grouping": by,
+            "day": day,
+            "department_id": department,
+            "group_key": key,
+            "payload": json.dumps(payload, separators=(",", ":")),
+            "minutes": array("d", minutes).tobytes() if minutes else None,
+        }
+        for (day, department, key), (payload, minutes) in cells.items()
+        if day in kept
+    ]
+    for start in range(0, len(rows), 500):
+        await session.execute(insert(report_day_cells), rows[start : start + 500])
+    for chunk in _chunks(keep):
+        await session.execute(insert(report_cached_days), [{"grouping": by, "day": day} for day in chunk])
+    return len(keep)
+
+
+async def _lock(session: AsyncSession, dialect: str) -> None:
+    """One cache writer at a time on PostgreSQL (SQLite's write transactions are serial already)."""
+    if dialect == "postgresql":
+        await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _REFRESH_LOCK})
 
 
 async def forget(session: AsyncSession) -> int:
