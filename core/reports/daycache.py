@@ -252,10 +252,7 @@ async def verify(session: AsyncSession, dialect: str) -> int:
             report_day_cells.c.minutes,
         ).where(report_day_cells.c.grouping == grouping)
         for day, department, key, payload, blob in await session.execute(statement):
-            minutes = array("d")
-            if blob:
-                minutes.frombytes(blob)
-            stored[(day, department, key)] = (json.loads(payload), minutes.tolist())
+            stored[(day, department, key)] = (json.loads(payload), _unpack(blob))
         wanted = {day.isoformat() for day in days}
         truth: dict[tuple[str, int, str], tuple[dict[str, Any], list[float]]] = {}
         for first, end in _runs(days):
@@ -316,20 +313,24 @@ async def cached_report(session: AsyncSession, actor: Actor, request: ReportRequ
     ).where(report_day_cells.c.grouping == request.by, report_day_cells.c.day >= first, report_day_cells.c.day <= last)
     for day, department, key, payload, blob in await session.execute(statement):
         if day in cached and department in allowed:
-            minutes = array("d")
-            if blob:
-                minutes.frombytes(blob)
-            cells.append((day, key, json.loads(payload), minutes.tolist()))
+            cells.append((day, key, json.loads(payload), _unpack(blob)))
     for run_first, run_end in _runs(live):
-        for (day, department, key), (payload, minutes) in (
+        for (day, department, key), (values, minutes) in (
             await compute_days(session, request.by, run_first, run_end, dialect)
         ).items():
             if department in allowed:
-                cells.append((day, key, payload, minutes))
+                cells.append((day, key, values, minutes))
     # By department the key is the department itself (the part before ':' equals the part after).
     table = _fold(cells, request)
     await _backlog(session, actor, request, table, dialect)
     return await metrics.assemble_report(session, actor, request, table)
+
+
+def _unpack(blob: bytes | None) -> list[float]:
+    minutes = array("d")
+    if blob:
+        minutes.frombytes(blob)
+    return minutes.tolist()
 
 
 def _group(by: str, key: str) -> Any:
