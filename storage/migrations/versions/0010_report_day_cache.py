@@ -19,18 +19,23 @@ depends_on = None
 # same transaction as the change. A marked day is never read from the cache (core/reports/daycache.py).
 # `day` is 'YYYY-MM-DD' (UTC; timestamps are stored naive UTC). A day is marked at most once until read.
 _TICKET_DAYS = ("created_at", "resolved_at", "first_response_at", "first_response_due", "resolution_due")
-# Changes of these ticket columns change what the ticket contributes to a report.
-_TICKET_WATCHED = (
-    "department_id",
-    "assignee_id",
-    "channel",
-    "status",
-    *_TICKET_DAYS,
-    "first_response_minutes",
-    "resolution_minutes",
-)
-# Changes of these move the ticket's messages to another group too.
+# Changes of these move all of a ticket's contributions (its messages' too) to another group.
 _TICKET_GROUPS = ("department_id", "assignee_id", "channel")
+# A ticket update marks only the days whose numbers it can change, so that resolving or answering an older
+# ticket marks today and its due days rather than every day of its life (each marked past day is computed
+# live until the next report stores it again): (changed columns, days marked, old and new).
+_TICKET_PARTS = (
+    (("created_at",), ("created_at",)),  # created, created_not_spam (backlog)
+    # resolved, resolution average, ratings, backlog; the resolution target is met or breached by resolved_at
+    (("resolved_at", "resolution_minutes", "resolution_due"), ("resolved_at", "resolution_due")),
+    # first answer average and median; the first-response target is met or breached by first_response_at
+    (
+        ("first_response_at", "first_response_minutes", "first_response_due"),
+        ("first_response_at", "first_response_due"),
+    ),
+)
+# Message columns a report reads (its day, kind, author, answer time, ticket).
+_MESSAGE_WATCHED = ("ticket_id", "kind", "author_agent_id", "created_at", "answer_minutes")
 
 
 def _day(dialect: str, expression: str) -> str:
@@ -62,51 +67,55 @@ def _message_days(dialect: str, ticket_id: str) -> str:
     return f"SELECT {_day(dialect, 'x.created_at')} AS day FROM messages x WHERE x.ticket_id = {ticket_id}"
 
 
+def _changed(dialect: str, columns: tuple[str, ...]) -> str:
+    operator = "IS NOT" if dialect == "sqlite" else "IS DISTINCT FROM"
+    return " OR ".join(f"OLD.{column} {operator} NEW.{column}" for column in columns)
+
+
 def _statements(dialect: str) -> list[tuple[str, str, str, list[str]]]:
     """(table, event, condition, statements) for every trigger."""
-    changed = " OR ".join(
-        f"OLD.{c} IS NOT NEW.{c}" if dialect == "sqlite" else f"OLD.{c} IS DISTINCT FROM NEW.{c}"
-        for c in _TICKET_WATCHED
-    )
-    moved = " OR ".join(
-        f"OLD.{c} IS NOT NEW.{c}" if dialect == "sqlite" else f"OLD.{c} IS DISTINCT FROM NEW.{c}"
-        for c in _TICKET_GROUPS
-    )
+    operator = "IS NOT" if dialect == "sqlite" else "IS DISTINCT FROM"
+    # Status matters only as spam or not (spam is left out of resolved, SLA, ratings and backlog).
+    spam = f"(OLD.status = 'spam') {operator} (NEW.status = 'spam')"
+    moved = _changed(dialect, _TICKET_GROUPS)
     message = lambda row: f"SELECT {_day(dialect, f'{row}.created_at')} AS day"  # noqa: E731
     rating = lambda row: (  # noqa: E731
         f"SELECT {_day(dialect, 't.resolved_at')} AS day FROM tickets t WHERE t.id = {row}.ticket_id"
     )
-    return [
-        ("tickets", "INSERT", "", [_mark(dialect, _row_days(dialect, "NEW"))]),
+    everything = _mark(dialect, f"{_row_days(dialect, 'OLD')} UNION {_row_days(dialect, 'NEW')}")
+    parts = [
         (
             "tickets",
             "UPDATE",
-            changed,
+            _changed(dialect, columns),
             [
-                _mark(dialect, f"{_row_days(dialect, 'OLD')} UNION {_row_days(dialect, 'NEW')}"),
+                _mark(
+                    dialect,
+                    " UNION ".join(
+                        f"SELECT {_day(dialect, f'{row}.{day}')} AS day" for day in days for row in ("OLD", "NEW")
+                    ),
+                )
             ],
-        ),
+        )
+        for columns, days in _TICKET_PARTS
+    ]
+    return [
+        ("tickets", "INSERT", "", [_mark(dialect, _row_days(dialect, "NEW"))]),
+        *parts,
+        ("tickets", "UPDATE", f"{moved} OR {spam}", [everything]),
         ("tickets", "UPDATE", moved, [_mark(dialect, _message_days(dialect, "NEW.id"))]),
         (
             "tickets",
             "DELETE",
             "",
-            [
-                _mark(dialect, f"{_row_days(dialect, 'OLD')} UNION {_message_days(dialect, 'OLD.id')}"),
-            ],
+            [_mark(dialect, f"{_row_days(dialect, 'OLD')} UNION {_message_days(dialect, 'OLD.id')}")],
         ),
         ("messages", "INSERT", "", [_mark(dialect, message("NEW"))]),
         (
             "messages",
             "UPDATE",
-            "",
-            [
-                _mark(
-                    dialect,
-                    f"{message('OLD')} UNION {message('NEW')} UNION {_ticket_days(dialect, 'OLD.ticket_id')}"
-                    f" UNION {_ticket_days(dialect, 'NEW.ticket_id')}",
-                ),
-            ],
+            _changed(dialect, _MESSAGE_WATCHED),
+            [_mark(dialect, f"{message('OLD')} UNION {message('NEW')}")],
         ),
         ("messages", "DELETE", "", [_mark(dialect, message("OLD"))]),
         ("ticket_tags", "INSERT", "", [_mark(dialect, _ticket_days(dialect, "NEW.ticket_id"))]),
@@ -117,7 +126,7 @@ def _statements(dialect: str) -> list[tuple[str, str, str, list[str]]]:
             [
                 _mark(
                     dialect, f"{_ticket_days(dialect, 'OLD.ticket_id')} UNION {_ticket_days(dialect, 'NEW.ticket_id')}"
-                ),
+                )
             ],
         ),
         ("ticket_tags", "DELETE", "", [_mark(dialect, _ticket_days(dialect, "OLD.ticket_id"))]),
