@@ -25,15 +25,15 @@ _TICKET_GROUPS = ("department_id", "assignee_id", "channel")
 # ticket marks today and its due days rather than every day of its life (each marked past day is computed
 # live until the next report stores it again): (changed columns, days marked, old and new).
 _TICKET_PARTS = (
-    (("created_at",), ("created_at",)),  # created, created_not_spam (backlog)
-    # resolved, resolution average, ratings, backlog; the resolution target is met or breached by resolved_at
-    (("resolved_at", "resolution_minutes", "resolution_due"), ("resolved_at", "resolution_due")),
-    # first answer average and median; the first-response target is met or breached by first_response_at
-    (
-        ("first_response_at", "first_response_minutes", "first_response_due"),
-        ("first_response_at", "first_response_due"),
-    ),
+    (("created_at",), "created_at"),  # created, created_not_spam (backlog)
+    (("resolved_at", "resolution_minutes"), "resolved_at"),  # resolved, resolution average, ratings, backlog
+    (("first_response_at", "first_response_minutes"), "first_response_at"),  # first answer average, median
 )
+# SLA targets: (due, done). Only past days are cached, and on a past due day a target is met when done <= due
+# and breached otherwise (late, or still not done and so overdue): its due day is marked when the due time or
+# that verdict changes, not whenever the ticket is answered or resolved (resolving an overdue ticket keeps it
+# breached; marking its due day would send a long-past day back to the base tables for nothing).
+_TICKET_TARGETS = (("first_response_due", "first_response_at"), ("resolution_due", "resolved_at"))
 # Message columns a report reads (its day, kind, author, answer time, ticket).
 _MESSAGE_WATCHED = ("ticket_id", "kind", "author_agent_id", "created_at", "answer_minutes")
 
@@ -83,22 +83,17 @@ def _statements(dialect: str) -> list[tuple[str, str, str, list[str]]]:
         f"SELECT {_day(dialect, 't.resolved_at')} AS day FROM tickets t WHERE t.id = {row}.ticket_id"
     )
     everything = _mark(dialect, f"{_row_days(dialect, 'OLD')} UNION {_row_days(dialect, 'NEW')}")
+
+    def both(column: str) -> str:
+        return " UNION ".join(f"SELECT {_day(dialect, f'{row}.{column}')} AS day" for row in ("OLD", "NEW"))
+
+    false = "0" if dialect == "sqlite" else "false"
     parts = [
-        (
-            "tickets",
-            "UPDATE",
-            _changed(dialect, columns),
-            [
-                _mark(
-                    dialect,
-                    " UNION ".join(
-                        f"SELECT {_day(dialect, f'{row}.{day}')} AS day" for day in days for row in ("OLD", "NEW")
-                    ),
-                )
-            ],
-        )
-        for columns, days in _TICKET_PARTS
+        ("tickets", "UPDATE", _changed(dialect, columns), [_mark(dialect, both(day))]) for columns, day in _TICKET_PARTS
     ]
+    for due, done in _TICKET_TARGETS:
+        verdict = f"COALESCE(OLD.{done} <= OLD.{due}, {false}) {operator} COALESCE(NEW.{done} <= NEW.{due}, {false})"
+        parts.append(("tickets", "UPDATE", f"{_changed(dialect, (due,))} OR {verdict}", [_mark(dialect, both(due))]))
     return [
         ("tickets", "INSERT", "", [_mark(dialect, _row_days(dialect, "NEW"))]),
         *parts,
