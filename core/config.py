@@ -174,6 +174,15 @@ class AutomationSettings(_Section):
     interval_seconds: float = Field(default=5.0, gt=0)
 
 
+class ReportSettings(_Section):
+    """`[reports]`: how `termdesk report` and the reports screen compute."""
+
+    # Serve whole-day ranges from the per-day cache (core/reports/daycache.py, migration 0009's tables and
+    # triggers) instead of the base tables: seconds become a fraction of a second on a big desk. Off until
+    # the equivalence tests (tests/test_report_day_cache.py) have run on a deployment's database.
+    day_cache: bool = False
+
+
 class Settings(_Section):
     automation: AutomationSettings = AutomationSettings()
     database: DatabaseSettings = DatabaseSettings()
@@ -183,6 +192,7 @@ class Settings(_Section):
     mailbox: list[MailboxSettings] = []
     smtp: SmtpSettings = SmtpSettings()
     console: ConsoleSettings = ConsoleSettings()
+    reports: ReportSettings = ReportSettings()
 
     @field_validator("mailbox")
     @classmethod

@@ -23,7 +23,7 @@ from core.errors import Conflict, NotFound
 from core.feed import DeskFeed
 from core.policy import Actor, current_actor, resolve_actor, ticket_visible, visible_ticket
 from core.refs import format_ref, parse_ref
-from core.reports import Report, ReportRequest, build_report, durations, export
+from core.reports import Report, ReportRequest, build_report, daycache, durations, export
 from core.reports.dashboard import Dashboard, build_dashboard
 from core.views import (
     AgentView,
@@ -168,7 +168,24 @@ class Desk:
             return await queues.queue_page(session, who, self.db.dialect, self.prefix, wanted)
 
     async def report(self, actor: ActorLike, request: ReportRequest) -> Report:
-        """The metrics of `core.reports` over a range, within the actor's departments."""
+        """The metrics of `core.reports` over a range, within the actor's departments.
+
+        With `[reports] day_cache` on, whole-day ranges come from the day cache (`core.reports.daycache`):
+        marked days are dropped, missing past days computed (read) and stored (short write), then one read
+        snapshot combines cached and live days; the numbers are those of the base SQL either way."""
+        if self.settings.reports.day_cache and daycache.covers(request):
+            async with self.db.reading() as session:
+                who = await self._actor(session, actor)  # an unknown agent fails before anything is written
+            async with self.db.writing() as session:
+                await daycache.drop_marked(session, self.db.dialect)
+            async with self.db.reading() as session:  # the long part, outside the write lock
+                days, cells = await daycache.compute_missing(session, request, self.db.dialect)
+            if days:
+                async with self.db.writing() as session:
+                    await daycache.store(session, request.by, days, cells, self.db.dialect)
+            async with self.db.reading() as session:
+                who = await self._actor(session, actor)
+                return await daycache.cached_report(session, who, request, self.db.dialect)
         async with self.db.reading() as session:
             who = await self._actor(session, actor)
             return await build_report(session, who, request, self.db.dialect)
@@ -568,6 +585,16 @@ class Desk:
     async def leave(self, actor: ActorLike, handle: str, department: str) -> bool:
         async with self._writing() as session:
             return await admin.leave(session, await self._actor(session, actor), handle, department)
+
+    async def check_report_cache(self, *, repair: bool) -> int:
+        """How many cached report days (per grouping) differ from the base tables; with repair, the cache is
+        emptied (days are computed again when next read). Slow on a big desk: every cached day is recomputed."""
+        async with self.db.reading() as session:
+            wrong = await daycache.verify(session, self.db.dialect)
+        if repair:
+            async with self._writing() as session:
+                await daycache.forget(session)
+        return wrong
 
     async def check_counters(self, *, repair: bool) -> int:
         """How many counter rows disagree with the tickets; with repair, rebuild them.

@@ -356,3 +356,4 @@ __all__ = [
 from storage.outbox import OutboxMail  # noqa: E402, F401
 from storage import console as _console  # noqa: E402, F401
 from storage.rules import AssignmentCursor, AutomationCursor, Rule  # noqa: E402, F401
+from storage import report_cache as _report_cache  # noqa: E402, F401

@@ -388,17 +388,25 @@ async def counts(ctx: typer.Context, as_: AsAgent, json: Json = False) -> None:
 @handled
 async def check(
     ctx: typer.Context,
-    repair: Annotated[bool, typer.Option("--repair", help="Rebuild the counters from the tickets.")] = False,
+    repair: Annotated[
+        bool, typer.Option("--repair", help="Rebuild the counters from the tickets and empty the report day cache.")
+    ] = False,
 ) -> None:
-    """Compare the queue counters with the tickets (exit 1 when they disagree)."""
+    """Compare the queue counters and the report day cache with the tickets (exit 1 when they disagree)."""
     async with opened_desk(ctx) as desk:
         wrong = await desk.check_counters(repair=repair)
+        stale = await desk.check_report_cache(repair=repair)
     if repair:
         typer.echo(f"Rebuilt the queue counters from the tickets; {wrong} counter rows were wrong.")
-    elif wrong:
-        fail(f"{wrong} queue counter rows disagree with the tickets; run `termdesk check --repair`.", 1)
+        typer.echo(f"Emptied the report day cache; {stale} cached days were wrong.")
+    elif wrong or stale:
+        fail(
+            f"{wrong} queue counter rows and {stale} cached report days disagree with the tickets; "
+            "run `termdesk check --repair`.",
+            1,
+        )
     else:
-        typer.echo("The queue counters agree with the tickets.")
+        typer.echo("The queue counters and the report day cache agree with the tickets.")
 
 
 @app.command()

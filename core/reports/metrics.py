@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, case, func, or_, select
+from sqlalchemy import ColumnElement, Select, String, and_, case, cast, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -200,19 +200,31 @@ class _Grouping:
     join_tags: bool = False
 
 
-def _ticket_group(by: str) -> _Grouping:
+def _ticket_group(by: str, per_department: bool = False) -> _Grouping:
     if by == "department":
-        return _Grouping(Ticket.department_id)
-    if by == "agent":
-        return _Grouping(Ticket.assignee_id)
-    if by == "channel":
-        return _Grouping(Ticket.channel)
-    return _Grouping(TicketTag.tag_id, join_tags=True)
+        grouping = _Grouping(Ticket.department_id)
+    elif by == "agent":
+        grouping = _Grouping(Ticket.assignee_id)
+    elif by == "channel":
+        grouping = _Grouping(Ticket.channel)
+    else:
+        grouping = _Grouping(TicketTag.tag_id, join_tags=True)
+    return _per_department(grouping) if per_department else grouping
 
 
-def _message_group(by: str) -> _Grouping:
+def _message_group(by: str, per_department: bool = False) -> _Grouping:
     """Messages group by their author for `agent`, and by their ticket otherwise."""
-    return _Grouping(Message.author_agent_id) if by == "agent" else _ticket_group(by)
+    if by != "agent":
+        return _ticket_group(by, per_department)
+    grouping = _Grouping(Message.author_agent_id)
+    return _per_department(grouping) if per_department else grouping
+
+
+def _per_department(grouping: _Grouping) -> _Grouping:
+    """The group key prefixed by the ticket's department, 'department_id:key' ('' for NULL), as one text column:
+    the day cache (core/reports/daycache.py) keeps every group per department so access can filter it."""
+    key = func.coalesce(cast(grouping.column, String), "")
+    return _Grouping(cast(Ticket.department_id, String).concat(":").concat(key), join_tags=grouping.join_tags)
 
 
 def _with_tags(statement: Select[Any], grouping: _Grouping) -> Select[Any]:
@@ -257,37 +269,26 @@ class _Table:
 
 async def build_report(session: AsyncSession, actor: Actor, request: ReportRequest, dialect: str) -> Report:
     """Every metric of `METRICS` for every (bucket, group) of the range, within the actor's departments."""
-    start, end = request.start, request.end
+    return await assemble_report(session, actor, request, await base_table(session, actor, request, dialect))
+
+
+async def base_table(session: AsyncSession, actor: Actor, request: ReportRequest, dialect: str) -> _Table:
+    """The report's values straight from the base tables (tickets, messages, ratings, tags)."""
     table = _Table()
     visible = ticket_visible(actor)
     tickets_group = _ticket_group(request.by)
     messages_group = _message_group(request.by)
 
-    async def count(name: str, column: Any, grouping: _Grouping, *where: ColumnElement[bool], messages: bool) -> None:
-        bucket = _bucket_sql(column, request.bucket, dialect)
-        statement = select(bucket, grouping.column, func.count())
-        statement = statement.select_from(Message).join(Ticket, Ticket.id == Message.ticket_id) if messages else (
-            statement.select_from(Ticket)
-        )
-        statement = _with_tags(statement, grouping)
-        statement = statement.where(visible, column >= start, column < end, *where).group_by(bucket, grouping.column)
-        for bucket_key, group, number in await session.execute(statement):
-            table.add(bucket_key, group, name, number)
-
-    not_spam = Ticket.status != Status.SPAM.value
-    await count("created", Ticket.created_at, tickets_group, messages=False)
-    await count("resolved", Ticket.resolved_at, tickets_group, not_spam, messages=False)
-    await count("answers", Message.created_at, messages_group, Message.kind == MessageKind.REPLY.value, messages=True)
-    await count("notes", Message.created_at, messages_group, Message.kind == MessageKind.NOTE.value, messages=True)
-    # Customer messages have no agent author: by agent, they count for the ticket's assignee.
-    customer = Message.kind == MessageKind.CUSTOMER.value
-    await count("incoming", Message.created_at, tickets_group, customer, messages=True)
-
+    await _counts(session, request, table, visible, tickets_group, messages_group, dialect)
     await _durations(session, request, table, visible, tickets_group, dialect)
     await _sla(session, request, table, visible, tickets_group, dialect)
     await _ratings(session, request, table, visible, tickets_group, dialect)
     await _backlog(session, request, table, visible, tickets_group, dialect)
+    return table
 
+
+async def assemble_report(session: AsyncSession, actor: Actor, request: ReportRequest, table: _Table) -> Report:
+    """The report's rows: every bucket x every group label, values finished (defaults, percentages)."""
     names, always = await _labels(session, actor, request.by)
     keys_by_label: dict[str, list[Any]] = defaultdict(list)
     for key in table.groups():
@@ -306,6 +307,43 @@ async def build_report(session: AsyncSession, actor: Actor, request: ReportReque
                         merged.setdefault(name, value)
             rows.append(ReportRow(bucket_key, label, _finish(merged)))
     return Report(request, rows)
+
+
+async def _counts(
+    session: AsyncSession,
+    request: ReportRequest,
+    table: _Table,
+    visible: ColumnElement[bool],
+    tickets_group: _Grouping,
+    messages_group: _Grouping,
+    dialect: str,
+    *,
+    created_not_spam: bool = False,
+) -> None:
+    """created, resolved, answers, notes, incoming (and, for the day cache, created_not_spam)."""
+    start, end = request.start, request.end
+
+    async def count(name: str, column: Any, grouping: _Grouping, *where: ColumnElement[bool], messages: bool) -> None:
+        bucket = _bucket_sql(column, request.bucket, dialect)
+        statement = select(bucket, grouping.column, func.count())
+        statement = statement.select_from(Message).join(Ticket, Ticket.id == Message.ticket_id) if messages else (
+            statement.select_from(Ticket)
+        )
+        statement = _with_tags(statement, grouping)
+        statement = statement.where(visible, column >= start, column < end, *where).group_by(bucket, grouping.column)
+        for bucket_key, group, number in await session.execute(statement):
+            table.add(bucket_key, group, name, number)
+
+    not_spam = Ticket.status != Status.SPAM.value
+    await count("created", Ticket.created_at, tickets_group, messages=False)
+    if created_not_spam:
+        await count("created_not_spam", Ticket.created_at, tickets_group, not_spam, messages=False)
+    await count("resolved", Ticket.resolved_at, tickets_group, not_spam, messages=False)
+    await count("answers", Message.created_at, messages_group, Message.kind == MessageKind.REPLY.value, messages=True)
+    await count("notes", Message.created_at, messages_group, Message.kind == MessageKind.NOTE.value, messages=True)
+    # Customer messages have no agent author: by agent, they count for the ticket's assignee.
+    customer = Message.kind == MessageKind.CUSTOMER.value
+    await count("incoming", Message.created_at, tickets_group, customer, messages=True)
 
 
 def _label(names: dict[Any, str], key: Any, by: str) -> str:
