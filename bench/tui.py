@@ -37,6 +37,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+# The console package first, as `termdesk tui` imports it: it sets Textual's frame rate, read on Textual's import.
+import tui.console  # noqa: E402, F401, I001
 
 from sqlalchemy import func, select  # noqa: E402
 from textual import events  # noqa: E402
