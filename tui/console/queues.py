@@ -24,13 +24,16 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
+from textual.timer import Timer
 from textual.widgets import Input, OptionList, Static
 from textual.widgets.option_list import Option
 
-from core.views import DepartmentCounts, QueueFilter, QueueSort, TicketRow
+from core.views import DepartmentCounts, QueueFilter, QueueSort, TicketDetail, TicketRow
 from tui.console.actions import TicketActions
 from tui.console.cells import ago, department_header, department_line, queue_cells, queue_columns
+from tui.console.collector import settle
 from tui.console.keybar import KeyBar
+from tui.console.prefetch import REST_SECONDS, Prefetched
 from tui.console.queue_table import QueueTable
 from tui.inert import inert_plain
 
@@ -107,6 +110,10 @@ class QueuesScreen(TicketActions, Screen[None]):
         self.generation = 0
         self.loading_more = False
         self.loaded = False
+        self.prefetched = Prefetched()
+        self.rest_timer: Timer | None = None
+        # The ticket shown last from here: dropped from `prefetched` on coming back (the agent may have changed it).
+        self.opened: str | None = None
 
     @property
     def console(self) -> ConsoleApp:
@@ -263,6 +270,8 @@ class QueuesScreen(TicketActions, Screen[None]):
         self.previous_cursor = None
         self.at_tail = False
         self.redraw(keep_ref=None)
+        if not self.loaded:
+            self.call_after_refresh(settle)  # the console is up: what it holds now, it holds for good
         self.loaded = True
         self.show_status()
 
@@ -373,6 +382,23 @@ class QueuesScreen(TicketActions, Screen[None]):
         ):
             self.loading_more = True  # set here, not in the worker, so a second highlight cannot start another
             self.fetch_more(self.generation, self.next_cursor)
+        # Read the ticket under the cursor once it rests there, so enter can show it from memory.
+        if self.rest_timer is not None:
+            self.rest_timer.stop()
+        self.rest_timer = self.set_timer(REST_SECONDS, self.prefetch_current, name="prefetch")
+
+    def prefetch_current(self) -> None:
+        row = self.current_row()
+        if row is not None and self.is_current and self.prefetched.get(row.ref) is None:
+            self.prefetch(row.ref)
+
+    @work(exclusive=True, group="prefetch")
+    async def prefetch(self, ref: str) -> None:
+        epoch = self.prefetched.epoch
+        handle = self.console.handle
+        detail = await self.console.call(lambda desk: desk.ticket(handle, ref))
+        if detail is not None:
+            self.prefetched.put(ref, detail, epoch)
 
     @on(QueueTable.RowSelected, "#queue")
     def row_selected(self, event: QueueTable.RowSelected) -> None:
@@ -380,19 +406,28 @@ class QueuesScreen(TicketActions, Screen[None]):
 
     def action_open(self) -> None:
         row = self.current_row()
-        if row is not None:
+        if row is None:
+            return
+        detail = self.prefetched.get(row.ref)
+        if detail is not None:
+            self.show_ticket(row.ref, detail)  # read while the cursor rested: no read, no worker hop
+        else:
             self.open_ticket(row.ref)
 
     @work(exclusive=True, group="open")
     async def open_ticket(self, ref: str) -> None:
         """Read the ticket first, then show the screen with it: one layout and paint of the whole thread,
         where showing an empty screen and filling it in painted the screen three times (bench/tui.py)."""
-        from tui.console.ticket import TicketScreen
-
         handle = self.console.handle
         detail = await self.console.call(lambda desk: desk.ticket(handle, ref))
         if detail is None or not self.is_current:
             return
+        self.show_ticket(ref, detail)
+
+    def show_ticket(self, ref: str, detail: TicketDetail) -> None:
+        from tui.console.ticket import TicketScreen
+
+        self.opened = ref
         if not self.app.is_screen_installed("ticket"):
             self.app.install_screen(TicketScreen(ref), name="ticket")
         screen = self.app.get_screen("ticket")
@@ -532,12 +567,14 @@ class QueuesScreen(TicketActions, Screen[None]):
         by_ref = {row.ref: row for row in changed}
         self.rows = [by_ref.get(row.ref, row) for row in self.rows]
         self.marks.clear()
+        self.prefetched.clear()
         self.refresh_rows()
         self.load_counts()
 
     # -- live ---------------------------------------------------------------------------------
 
     def desk_changed(self, message: DeskChanged) -> None:
+        self.prefetched.drop(message.refs)
         self.load_counts()
         if self.loaded:
             self.refresh_rows()
@@ -577,6 +614,9 @@ class QueuesScreen(TicketActions, Screen[None]):
 
     def on_screen_resume(self) -> None:
         self.table.focus()
+        if self.opened is not None:
+            self.prefetched.drop([self.opened])
+            self.opened = None
 
     def shown_tickets(self) -> list[TicketRow]:
         return list(self.rows)

@@ -125,7 +125,12 @@ class TicketScreen(TicketActions, Screen[None]):
             self.load(first=self.detail is None)
         if not self.present:
             self.present = True
-            self.presence.start()
+            # After the first paint: the heartbeat is a database write that would otherwise delay it.
+            self.call_after_refresh(self.start_presence, self.presence)
+
+    def start_presence(self, beat: PresenceBeat) -> None:
+        if self.present and beat is self.presence and beat.timer is None:
+            beat.start()
 
     def leave(self) -> None:
         if self.present:
