@@ -293,6 +293,15 @@ class QueuesScreen(TicketActions, Screen[None]):
         handle = self.console.handle
         return lambda desk: desk.queue(handle, wanted)
 
+    def append_page(self, page: QueuePage) -> None:
+        """Add the next page's rows under the ones shown (a row a live refresh already added is skipped)."""
+        known = {row.ref for row in self.rows}
+        fresh = [row for row in page.rows if row.ref not in known]
+        now = self.console.clock()
+        self.table.add_rows([(row.ref, queue_cells(row, now, False, self.subject_limit)) for row in fresh])
+        self.rows.extend(fresh)
+        self.next_cursor = page.next_cursor
+
     @work(exclusive=True, group="queue-to-end")
     async def fetch_to_end(self, generation: int) -> None:
         """A text search reads newest match first and has no reverse order: page forward to its end."""
@@ -301,12 +310,7 @@ class QueuesScreen(TicketActions, Screen[None]):
             page = await self.console.call(self.page_of(wanted))
             if page is None or generation != self.generation:
                 return
-            known = {row.ref for row in self.rows}
-            fresh = [row for row in page.rows if row.ref not in known]
-            now = self.console.clock()
-            self.table.add_rows([(row.ref, queue_cells(row, now, False, self.subject_limit)) for row in fresh])
-            self.rows.extend(fresh)
-            self.next_cursor = page.next_cursor
+            self.append_page(page)
         if generation == self.generation and self.rows:
             self.table.move_cursor(len(self.rows) - 1)
             if self.next_cursor:
@@ -338,12 +342,7 @@ class QueuesScreen(TicketActions, Screen[None]):
             page = await self.console.call(lambda desk: desk.queue(self.console.handle, wanted))
             if page is None or generation != self.generation or cursor != self.next_cursor:
                 return
-            known = {row.ref for row in self.rows}
-            fresh = [row for row in page.rows if row.ref not in known]
-            now = self.console.clock()
-            self.table.add_rows([(row.ref, queue_cells(row, now, False, self.subject_limit)) for row in fresh])
-            self.rows.extend(fresh)
-            self.next_cursor = page.next_cursor
+            self.append_page(page)
             self.show_status()
         finally:
             self.loading_more = False
