@@ -307,7 +307,13 @@ class Desk:
         return await self._ticket_action(actor, ref, act, expected_version=expected_version)
 
     async def transfer(
-        self, actor: ActorLike, ref: str, department: str, note: str | None = None, *, expected_version: int | None = None
+        self,
+        actor: ActorLike,
+        ref: str,
+        department: str,
+        note: str | None = None,
+        *,
+        expected_version: int | None = None,
     ) -> TicketRow:
         async def act(session: AsyncSession, who: Actor, ticket: Ticket) -> None:
             target = await tickets.department_by_name(session, department)
@@ -532,7 +538,9 @@ class Desk:
 
         return to_toml(await self.rules(actor))
 
-    async def test_rule(self, actor: ActorLike, name: str, since: str, *, now: Any = None) -> tuple[Any, list[Any], int]:
+    async def test_rule(
+        self, actor: ActorLike, name: str, since: str, *, now: Any = None
+    ) -> tuple[Any, list[Any], int]:
         """Dry run: what the rule would have done over the period; changes nothing."""
         from core.rules import store
 

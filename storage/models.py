@@ -353,7 +353,7 @@ __all__ = [
 ]
 
 # Tables owned by other storage modules, on the same Base so one metadata sees them all.
-from storage.outbox import OutboxMail  # noqa: E402, F401
 from storage import console as _console  # noqa: E402, F401
-from storage.rules import AssignmentCursor, AutomationCursor, Rule  # noqa: E402, F401
 from storage import report_cache as _report_cache  # noqa: E402, F401
+from storage.outbox import OutboxMail  # noqa: E402, F401
+from storage.rules import AssignmentCursor, AutomationCursor, Rule  # noqa: E402, F401
