@@ -83,6 +83,15 @@ async def test_an_agent_gets_one_sentence_instead_of_the_dashboard(desk: Desk, w
         assert isinstance(app.screen, QueuesScreen)
 
 
+async def test_escape_on_the_dashboard_termdesk_dashboard_opened_leaves_the_console(desk: Desk, world: World) -> None:
+    app = dashboard_app(desk, "sup", live=False)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, DashboardScreen), "the dashboard")
+        assert "Back" not in screen_text(app)  # nothing lies under it
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: not app.is_running, "the console to close")
+
+
 async def test_refreshes_asked_while_one_runs_fold_into_one_more(desk: Desk, world: World) -> None:
     app = dashboard_app(desk, "sup", live=False)
     async with app.run_test(size=(120, 36)) as pilot:

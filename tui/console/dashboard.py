@@ -213,11 +213,21 @@ def open_dashboard(app: ConsoleApp) -> None:
     app.push_screen(DashboardScreen())
 
 
+class RootDashboardScreen(DashboardScreen):
+    """The dashboard `termdesk dashboard` opens on: nothing lies under it, so escape quits like `q`
+    (and is not offered as "Back" in the key bar)."""
+
+    BINDINGS = [Binding("escape", "back", "Quit", show=False, id="dashboard.back")]
+
+    def __init__(self) -> None:
+        super().__init__(root=True)
+
+
 class DashboardApp(ConsoleApp):
     """The console opened on the dashboard (`termdesk dashboard`); escape there leaves the console."""
 
     def first_screen(self) -> Screen[None]:
-        return DashboardScreen(root=True)
+        return RootDashboardScreen()
 
 
 def dashboard_app(desk: Desk, handle: str, **options: Any) -> ConsoleApp:
