@@ -16,13 +16,13 @@ from jinja2 import TemplateError
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.errors import BadArgument, Conflict, Forbidden, NotFound
+from core.errors import BadArgument, Conflict, NotFound
 from core.mail.templates import check_syntax, render_text
-from core.policy import Actor, is_member
+from core.policy import Actor, require_department_supervisor, require_member
 from core.tickets import department_by_name
 from storage.console import CannedResponse
 from storage.models import Agent, Contact, Department, Ticket
-from storage.types import Role, utcnow
+from storage.types import utcnow
 
 VARIABLES = ("contact_name", "contact_email", "ticket_ref", "subject", "agent_name", "agent_handle", "department")
 MAX_NAME = 120
@@ -45,25 +45,6 @@ class CannedView:
             "body": self.body,
             "updated_at": self.updated_at.isoformat(),
         }
-
-
-async def _may_use(session: AsyncSession, actor: Actor, department: Department) -> None:
-    if not actor.is_agent or actor.role is Role.ADMIN:
-        return
-    if not await is_member(session, actor.id, department.id):  # type: ignore[arg-type]
-        raise Forbidden(
-            f"Only members of {department.name} may use its canned responses; ask an admin to add you to it."
-        )
-
-
-async def _may_manage(session: AsyncSession, actor: Actor, department: Department) -> None:
-    if not actor.is_agent or actor.role is Role.ADMIN:
-        return
-    if actor.role is Role.SUPERVISOR and await is_member(session, actor.id, department.id):  # type: ignore[arg-type]
-        return
-    raise Forbidden(
-        f"Only admins and supervisors of {department.name} may change its canned responses; ask one of them."
-    )
 
 
 def _name(text: str) -> str:
@@ -118,7 +99,7 @@ async def _taken(session: AsyncSession, department: Department, name: str, but: 
 
 async def list_for(session: AsyncSession, actor: Actor, department_name: str) -> list[CannedView]:
     department = await department_by_name(session, department_name)
-    await _may_use(session, actor, department)
+    await require_member(session, actor, department, "use its canned responses")
     return await _of_department(session, department)
 
 
@@ -133,7 +114,7 @@ async def _of_department(session: AsyncSession, department: Department) -> list[
 
 async def add(session: AsyncSession, actor: Actor, department_name: str, name: str, body: str) -> CannedView:
     department = await department_by_name(session, department_name)
-    await _may_manage(session, actor, department)
+    await require_department_supervisor(session, actor, department, "change its canned responses")
     clean = _name(name)
     if await _taken(session, department, clean):
         raise Conflict(f"{department.name} already has a canned response {clean!r}; edit it or choose another name.")
@@ -147,7 +128,7 @@ async def edit(
     session: AsyncSession, actor: Actor, department_name: str, name: str, *, new_name: str | None, body: str | None
 ) -> CannedView:
     department = await department_by_name(session, department_name)
-    await _may_manage(session, actor, department)
+    await require_department_supervisor(session, actor, department, "change its canned responses")
     row = await _find(session, department, name)
     if new_name is not None:
         clean = _name(new_name)
@@ -163,7 +144,7 @@ async def edit(
 
 async def delete(session: AsyncSession, actor: Actor, department_name: str, name: str) -> str:
     department = await department_by_name(session, department_name)
-    await _may_manage(session, actor, department)
+    await require_department_supervisor(session, actor, department, "change its canned responses")
     row = await _find(session, department, name)
     await session.delete(row)
     return row.name

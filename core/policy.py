@@ -19,7 +19,7 @@ from sqlalchemy import ColumnElement, Select, false, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.errors import Forbidden, NotFound, UnknownAgent
-from storage.models import Agent, Membership, Ticket
+from storage.models import Agent, Department, Membership, Ticket
 from storage.types import Role
 
 
@@ -123,6 +123,25 @@ def require_supervisor(actor: Actor, what: str) -> None:
             f"{actor.handle} is an agent; only supervisors and admins may {what}, so ask an admin to make you "
             "a supervisor."
         )
+
+
+async def require_member(session: AsyncSession, actor: Actor, department: Department, what: str) -> None:
+    """Members of the department (and admins, and the operator) may `what`."""
+    if not actor.is_agent or actor.role is Role.ADMIN:
+        return
+    if not await is_member(session, actor.id, department.id):  # type: ignore[arg-type]
+        raise Forbidden(f"Only members of {department.name} may {what}; ask an admin to add you to it.")
+
+
+async def require_department_supervisor(
+    session: AsyncSession, actor: Actor, department: Department, what: str
+) -> None:
+    """Admins (and the operator), and supervisors who are members of the department, may `what`."""
+    if not actor.is_agent or actor.role is Role.ADMIN:
+        return
+    if actor.role is Role.SUPERVISOR and await is_member(session, actor.id, department.id):  # type: ignore[arg-type]
+        return
+    raise Forbidden(f"Only admins and supervisors of {department.name} may {what}; ask one of them.")
 
 
 async def is_member(session: AsyncSession, agent_id: int, department_id: int) -> bool:

@@ -543,16 +543,19 @@ async def _rows_in_order(session: AsyncSession, prefix: str, ids: Sequence[int])
     return [rows[ticket_id] for ticket_id in ids if ticket_id in rows]
 
 
-async def department_counts(session: AsyncSession, actor: Actor) -> list[DepartmentCounts]:
-    """Per department of the actor: tickets by status, unassigned and mine — from the counters."""
-    departments = (
-        await session.execute(
-            select(Department.id, Department.name, Department.slug)
-            .where(Department.id.in_(visible_department_ids(actor)), Department.active.is_(True))
-            .order_by(Department.name)
-        )
-    ).all()
-    ids = [department_id for department_id, _, _ in departments]
+async def visible_departments(session: AsyncSession, actor: Actor) -> list[tuple[int, str, str]]:
+    """The actor's active departments as (id, name, slug), by name."""
+    rows = await session.execute(
+        select(Department.id, Department.name, Department.slug)
+        .where(Department.id.in_(visible_department_ids(actor)), Department.active.is_(True))
+        .order_by(Department.name)
+    )
+    return [(department_id, name, slug) for department_id, name, slug in rows]
+
+
+async def counter_totals(session: AsyncSession, ids: Sequence[int]) -> dict[int, dict[str, int]]:
+    """Per department id: tickets by status and the unassigned active ones, from the queue counters
+    (kept by every change, so no GROUP BY over the tickets)."""
     counts: dict[int, dict[str, int]] = {department_id: defaultdict(int) for department_id in ids}
     counter_rows = await session.execute(
         select(QueueCounter.department_id, QueueCounter.status, QueueCounter.assigned, QueueCounter.count).where(
@@ -564,6 +567,15 @@ async def department_counts(session: AsyncSession, actor: Actor) -> list[Departm
         counts[department_id][status] += count
         if not assigned and status in active:
             counts[department_id]["unassigned"] += count
+    return counts
+
+
+async def department_counts(session: AsyncSession, actor: Actor) -> list[DepartmentCounts]:
+    """Per department of the actor: tickets by status, unassigned and mine — from the counters."""
+    departments = await visible_departments(session, actor)
+    ids = [department_id for department_id, _, _ in departments]
+    counts = await counter_totals(session, ids)
+    active = {status.value for status in ACTIVE_STATUSES}
     if actor.id is not None and ids:
         mine = await session.execute(
             select(Ticket.department_id, func.count())

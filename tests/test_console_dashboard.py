@@ -77,7 +77,7 @@ async def test_an_agent_gets_one_sentence_instead_of_the_dashboard(desk: Desk, w
         await pilot.press("d")
         await wait_for(
             pilot,
-            lambda: any("dashboard is for supervisors" in str(n.message) for n in app._notifications),
+            lambda: any("only supervisors and admins may see" in str(n.message) for n in app._notifications),
             "the notice",
         )
         assert isinstance(app.screen, QueuesScreen)

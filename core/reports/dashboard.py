@@ -45,8 +45,9 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import BigInteger, ColumnElement, and_, case, cast, func, literal, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.policy import Actor, require_supervisor, visible_department_ids
-from storage.models import Agent, Department, Membership, Message, QueueCounter, Ticket
+from core.policy import Actor, require_supervisor
+from core.queues import counter_totals, visible_departments
+from storage.models import Agent, Membership, Message, Ticket
 from storage.types import MessageKind, Status
 
 WAITING_STATUSES = (Status.NEW.value, Status.OPEN.value)  # the agent's move; pending waits on the customer
@@ -130,30 +131,14 @@ async def build_dashboard(
     require_supervisor(actor, "see the dashboard")
     day_start, hour_count = day_bounds(now, timezone)
     start_utc = day_start.astimezone(UTC)
-    departments = (
-        await session.execute(
-            select(Department.id, Department.name)
-            .where(Department.id.in_(visible_department_ids(actor)), Department.active.is_(True))
-            .order_by(Department.name)
-        )
-    ).all()
+    departments = [(department_id, name) for department_id, name, _ in await visible_departments(session, actor)]
     ids = [department_id for department_id, _ in departments]
     if not ids:
         return Dashboard(
             now, day_start, [], [], [HourCounts(day_start + timedelta(hours=h)) for h in range(hour_count)]
         )
-    numbers: dict[int, dict[str, Any]] = {department_id: defaultdict(int) for department_id in ids}
-
-    # 1. Status counts from the counters every ticket change keeps.
-    counters = await session.execute(
-        select(QueueCounter.department_id, QueueCounter.status, QueueCounter.assigned, QueueCounter.count).where(
-            QueueCounter.department_id.in_(ids), QueueCounter.status.in_(LOAD_STATUSES)
-        )
-    )
-    for department_id, status, assigned, count in counters:
-        numbers[department_id][status] += count
-        if not assigned:
-            numbers[department_id]["unassigned"] += count
+    # 1. Status and unassigned counts from the counters every ticket change keeps (as the queues count them).
+    numbers: dict[int, dict[str, Any]] = dict(await counter_totals(session, ids))
 
     # 2. One pass over the active tickets (ix_tickets_queue: department, status), grouped by department and
     # assignee: SLA and the oldest wait per department (new and open only), and every agent's load.

@@ -199,12 +199,15 @@ def open_dashboard(app: ConsoleApp) -> None:
     """The console's `d`: the dashboard for supervisors and admins, one sentence for everyone else."""
     from textual.screen import ModalScreen
 
-    from storage.types import Role
+    from core.errors import DeskError
+    from core.policy import require_supervisor
 
     if isinstance(app.screen, ModalScreen) or isinstance(app.screen, DashboardScreen):
         return
-    if app.actor.role is Role.AGENT:
-        app.say("The dashboard is for supervisors and admins; ask an admin if you need it.", "warning")
+    try:
+        require_supervisor(app.actor, "see the dashboard")  # the rule Desk.dashboard applies, asked up front
+    except DeskError as refused:
+        app.say(refused.message, "warning")
         return
     if any(isinstance(screen, DashboardScreen) for screen in app.screen_stack):
         while not isinstance(app.screen, DashboardScreen):  # back down to it (from the reports screen)
