@@ -1404,7 +1404,21 @@ class _Generator:
         batch.events.extend(row for _, _, row in history)
         updated = max(history[-1][0], times[-1], transfer_at)
         due_first = created + _FIRST_RESPONSE_HOURS[priority] * HOUR
+        due_resolution = created + _RESOLUTION_HOURS[priority] * HOUR
         waiting = status == "open" and kinds[-1] == "customer" and last_customer is not None
+        # The running clocks of a new or open ticket, as core.sla sets them: (at-risk moment, due), at risk
+        # after 80% of each target.
+        running: list[tuple[float, float]] = []
+        if status in ("new", "open"):
+            if first_response is None:
+                running.append((created + 0.8 * (due_first - created), due_first))
+            elif waiting and last_customer is not None:
+                target = _FIRST_RESPONSE_HOURS[priority] * HOUR
+                running.append((last_customer + 0.8 * target, last_customer + target))
+            running.append((created + 0.8 * (due_resolution - created), due_resolution))
+        waits = status in ("new", "open") and (
+            last_reply is None or last_customer is None or last_customer > last_reply
+        )
         batch.tickets.append(
             {
                 "id": ticket_id,
@@ -1426,7 +1440,10 @@ class _Generator:
                 "next_response_due": _moment(
                     last_customer + _FIRST_RESPONSE_HOURS[priority] * HOUR if waiting and last_customer else None
                 ),
-                "resolution_due": datetime.fromtimestamp(created + _RESOLUTION_HOURS[priority] * HOUR, UTC),
+                "resolution_due": datetime.fromtimestamp(due_resolution, UTC),
+                "sla_risk_at": _moment(min((risk for risk, _ in running), default=None)),
+                "sla_breach_at": _moment(min((due for _, due in running), default=None)),
+                "waiting_since": _moment((last_customer if last_customer is not None else created) if waits else None),
                 "message_count": message_count,
                 "version": len(history),  # 1 for the creation, +1 per change after it
             }

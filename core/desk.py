@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.exc import StaleDataError
 
-from core import admin, canned, counters, drafts, events, queues, ratings, tickets
+from core import admin, canned, counters, drafts, events, queues, ratings, sla, tickets
 from core.canned import CannedView
 from core.config import Settings
 from core.errors import Conflict, NotFound
@@ -86,6 +86,10 @@ class Desk:
             # Migration 0007 added the stored report durations; business time needs core.hours.
             async with self.db.writing() as session:
                 await durations.backfill(session)
+        if before is not None and before < "0010":
+            # Migration 0010 added the dashboard's SLA moments; they need each department's calendar.
+            async with self.db.writing() as session:
+                await sla.backfill_moments(session)
         return before, after
 
     async def close(self) -> None:
@@ -615,6 +619,4 @@ class Desk:
             async with self._writing() as session:
                 return await counters.rebuild(session)
         async with self.db.reading() as session:
-            truth = await counters.computed(session)
-            stored = await counters.stored(session)
-            return sum(1 for key in set(truth) | set(stored) if truth.get(key, 0) != stored.get(key, 0))
+            return counters.disagreements(await counters.computed(session), await counters.stored(session))

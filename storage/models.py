@@ -24,6 +24,7 @@ from sqlalchemy import (
     SmallInteger,
     String,
     Text,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -126,6 +127,11 @@ class Ticket(Base):
     # (an at-risk or breach moment), and the clock's state (pending pauses, warnings given).
     sla_check_at: Mapped[datetime | None]
     sla_state: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # The dashboard's moments (core.sla, migration 0010), set only on new and open tickets: the earliest
+    # at-risk moment and due time of a running clock, and when the customer's wait for an answer began.
+    sla_risk_at: Mapped[datetime | None]
+    sla_breach_at: Mapped[datetime | None]
+    waiting_since: Mapped[datetime | None]
     message_count: Mapped[int] = mapped_column(Integer, default=0)
     # Report durations (core.reports.durations), stored when they happen because business time
     # cannot be computed in SQL: business minutes (calendar minutes without hours), pending time
@@ -154,6 +160,15 @@ class Ticket(Base):
         Index("ix_tickets_resolution_due", "resolution_due", "department_id"),
         # The time-based scan reads only tickets whose next SLA moment has come.
         Index("ix_tickets_sla_check", "sla_check_at"),
+        # The dashboard counts SLA at risk / breached per department by range, and finds the oldest wait by
+        # one index step; partial, as only new and open tickets carry these (migration 0010).
+        *(
+            Index(
+                f"ix_tickets_{column}", "department_id", column,
+                sqlite_where=text(f"{column} IS NOT NULL"), postgresql_where=text(f"{column} IS NOT NULL"),
+            )
+            for column in ("sla_risk_at", "sla_breach_at", "waiting_since")
+        ),
     )
 
 
@@ -294,6 +309,20 @@ class QueueCounter(Base):
     )
     status: Mapped[str] = mapped_column(String(16), primary_key=True)
     assigned: Mapped[bool] = mapped_column(Boolean, primary_key=True)
+    count: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class AgentLoadCounter(Base):
+    """Tickets per (department, assignee, status), kept with the queue counters (core.counters) so the
+    dashboard reads every agent's load without counting their tickets."""
+
+    __tablename__ = "agent_load_counters"
+
+    department_id: Mapped[int] = mapped_column(
+        ForeignKey("departments.id", ondelete="CASCADE"), primary_key=True
+    )
+    agent_id: Mapped[int] = mapped_column(ForeignKey("agents.id", ondelete="CASCADE"), primary_key=True)
+    status: Mapped[str] = mapped_column(String(16), primary_key=True)
     count: Mapped[int] = mapped_column(BigInteger, default=0)
 
 

@@ -4,15 +4,16 @@ NOW is Tuesday 2026-03-10 15:30 UTC (the desk's time zone is UTC unless a test s
 
     T1  Billing   new, unassigned, created 03-10 09:10, customer 09:10; first response due 10:10 (breached)
     T2  Billing   open, sam, created 03-09 08:00, agent reply 03-09 09:00, customer again 03-10 08:30;
-                  next response due 16:30 and already announced at risk (sla_check_at == that due)
+                  next response due 16:30, at risk since 15:00 and already announced (sla_check_at == that due)
     T3  Billing   open, sam, created 03-08 10:00, customer 10:00, agent reply 11:00 (nobody waiting);
-                  resolution due 03-11, next check 03-10 20:00 (neither at risk nor breached)
+                  resolution due 03-11, at risk from 03-10 20:00 (neither at risk nor breached)
     T4  Billing   pending, sam, created 03-05
     T5  Billing   resolved 03-10 11:15, sam, created 03-10 07:00 (customer 07:00, reply 11:00)
     T6  Billing   resolved 03-09 17:00 (yesterday), customer message 03-09 16:00
     T7  Billing   closed, unassigned, resolved 03-10 14:59:59
     T8  Technical new, unassigned, created 03-10 15:00, customer 15:00; at-risk moment 15:00 not yet
                   announced (sla_check_at passed), first response due 16:00
+    (The SLA moments and waits core.sla keeps on new and open tickets are written out per ticket.)
     T9  Technical open, tess, created 03-10 00:00, customer 00:00; resolution due 12:00 (breached)
     T10 Technical resolved 03-10 09:30, tess, created 03-09
     T11 Secret    open, zed, created 03-10 09:00, customer 09:00, breached: nobody above may see it
@@ -88,6 +89,9 @@ async def build(desk: Desk) -> None:
             last_customer_message_at=at("2026-03-10 09:10"),
             first_response_due=at("2026-03-10 10:10"),
             sla_check_at=at("2026-03-10 10:10"),
+            sla_risk_at=at("2026-03-10 09:58"),
+            sla_breach_at=at("2026-03-10 10:10"),
+            waiting_since=at("2026-03-10 09:10"),
         )
         ticket(
             2,
@@ -100,6 +104,9 @@ async def build(desk: Desk) -> None:
             last_customer_message_at=at("2026-03-10 08:30"),
             next_response_due=at("2026-03-10 16:30"),
             sla_check_at=at("2026-03-10 16:30"),
+            sla_risk_at=at("2026-03-10 15:00"),
+            sla_breach_at=at("2026-03-10 16:30"),
+            waiting_since=at("2026-03-10 08:30"),
         )
         ticket(
             3,
@@ -111,6 +118,8 @@ async def build(desk: Desk) -> None:
             last_agent_reply_at=at("2026-03-08 11:00"),
             resolution_due=at("2026-03-11 10:00"),
             sla_check_at=at("2026-03-10 20:00"),
+            sla_risk_at=at("2026-03-10 20:00"),
+            sla_breach_at=at("2026-03-11 10:00"),
         )
         ticket(4, "Billing", "2026-03-05 10:00", "pending", assignee="sam")
         ticket(5, "Billing", "2026-03-10 07:00", "resolved", assignee="sam", resolved_at=at("2026-03-10 11:15"))
@@ -131,6 +140,9 @@ async def build(desk: Desk) -> None:
             last_customer_message_at=at("2026-03-10 15:00"),
             first_response_due=at("2026-03-10 16:00"),
             sla_check_at=at("2026-03-10 15:00"),
+            sla_risk_at=at("2026-03-10 15:00"),
+            sla_breach_at=at("2026-03-10 16:00"),
+            waiting_since=at("2026-03-10 15:00"),
         )
         ticket(
             9,
@@ -141,6 +153,9 @@ async def build(desk: Desk) -> None:
             last_customer_message_at=at("2026-03-10 00:00"),
             resolution_due=at("2026-03-10 12:00"),
             sla_check_at=at("2026-03-10 12:00"),
+            sla_risk_at=at("2026-03-10 09:36"),
+            sla_breach_at=at("2026-03-10 12:00"),
+            waiting_since=at("2026-03-10 00:00"),
         )
         ticket(10, "Technical", "2026-03-09 09:00", "resolved", assignee="tess", resolved_at=at("2026-03-10 09:30"))
         ticket(
@@ -151,6 +166,9 @@ async def build(desk: Desk) -> None:
             assignee="zed",
             last_customer_message_at=at("2026-03-10 09:00"),
             first_response_due=at("2026-03-10 10:00"),
+            sla_risk_at=at("2026-03-10 09:48"),
+            sla_breach_at=at("2026-03-10 10:00"),
+            waiting_since=at("2026-03-10 09:00"),
         )
         await session.flush()
         message(1, "customer", "2026-03-10 09:10")

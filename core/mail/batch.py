@@ -88,7 +88,7 @@ class TicketState:
 
     def key(self) -> counters.CounterKey:
         assert self.id is not None or self.new
-        return (self.department_id, self.status, self.assignee_id is not None)
+        return (self.department_id, self.status, self.assignee_id)
 
 
 @dataclass
@@ -476,16 +476,17 @@ async def _write(
     deltas: dict[counters.CounterKey, int] = defaultdict(int)
     for item in opening:
         assert item.ticket is not None
-        deltas[(item.ticket.department_id, Status.NEW.value, False)] += 1
+        deltas[(item.ticket.department_id, Status.NEW.value, None)] += 1
     for state in touched.values():
         if not state.new:
             assert state.start_key is not None
             deltas[state.start_key] -= 1
             deltas[state.key()] += 1
         else:
-            deltas[(state.department_id, Status.NEW.value, False)] -= 1
+            deltas[(state.department_id, Status.NEW.value, None)] -= 1
             deltas[state.key()] += 1
-    for key, delta in sorted(deltas.items()):  # in key order: two PostgreSQL writers lock counters alike
+    # In key order (unassigned first): two PostgreSQL writers lock counter rows alike.
+    for key, delta in sorted(deltas.items(), key=lambda item: (item[0][0], item[0][1], item[0][2] or 0)):
         await counters.add(session, key, delta)
 
     events: list[dict[str, Any]] = []

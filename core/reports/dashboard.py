@@ -1,14 +1,12 @@
 """The supervisor dashboard's numbers: today's load per department and per agent, and today's hours, in SQL.
 
-One call reads everything the dashboard shows in a handful of queries, each
-bounded by an index: the queue counters (new / open / pending / unassigned,
-kept per change, so no GROUP BY over the desk), the new and open tickets by
-`ix_tickets_queue` (SLA, oldest waiting, load), today's resolutions by
-`ix_tickets_resolved`, today's tickets by `ix_tickets_created`, today's
-customer messages by `ix_messages_created`; the agents' load is counted in
-the same pass as the SLA numbers. Every query is limited to the actor's
-departments (`core.policy.visible_department_ids`), so an agent never sees a
-department they are not in.
+One call reads everything the dashboard shows in a handful of queries, none of which reads every active
+ticket: the queue and agent-load counters (kept per change, so no GROUP BY over the desk), index ranges over
+the SLA moments core.sla keeps on new and open tickets (`ix_tickets_sla_breach_at`, `ix_tickets_sla_risk_at`),
+one index step per department for the oldest wait (`ix_tickets_waiting_since`), today's resolutions by
+`ix_tickets_resolved`, today's tickets by `ix_tickets_created`, today's customer messages by
+`ix_messages_created`. Every query is limited to the actor's departments
+(`core.policy.visible_department_ids`), so an agent never sees a department they are not in.
 
 Definitions (the README's "Dashboard and reports screen" section repeats them):
 
@@ -17,12 +15,11 @@ Definitions (the README's "Dashboard and reports screen" section repeats them):
 - *new / open / pending* count tickets in that status; *unassigned* the
   new, open and pending ones with no assignee (as the queues screen counts);
 - *resolved today*: tickets resolved or closed now whose resolution fell today;
-- *SLA breached*: new or open tickets with a due time (first response, next
-  response, resolution) already past;
-- *SLA at risk*: new or open tickets not breached whose at-risk moment
-  (the policy's `at_risk` share of a target, in business time) has come:
-  either the SLA scan has not announced it yet (`sla_check_at` passed) or it
-  has and is now waiting for the due time (`sla_check_at` is that due time);
+- *SLA breached*: new or open tickets with a running clock (first response, next
+  response, resolution) already past its due time;
+- *SLA at risk*: new or open tickets not breached where a running clock has
+  passed its at-risk moment (the policy's `at_risk` share of its target, in
+  business time), whether or not the SLA scan has announced it yet;
 - *oldest waiting*: among new and open tickets whose customer is waiting for
   an answer (no agent reply since their latest message), the earliest such
   wait start (the latest customer message, else the creation);
@@ -42,12 +39,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import BigInteger, ColumnElement, and_, case, cast, func, literal, or_, select
+from sqlalchemy import BigInteger, ColumnElement, cast, func, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.policy import Actor, require_supervisor
 from core.queues import counter_totals, visible_departments
-from storage.models import Agent, Membership, Message, Ticket
+from storage.models import Agent, AgentLoadCounter, Department, Membership, Message, Ticket
 from storage.types import MessageKind, Status
 
 WAITING_STATUSES = (Status.NEW.value, Status.OPEN.value)  # the agent's move; pending waits on the customer
@@ -140,44 +137,40 @@ async def build_dashboard(
     # 1. Status and unassigned counts from the counters every ticket change keeps (as the queues count them).
     numbers: dict[int, dict[str, Any]] = dict(await counter_totals(session, ids))
 
-    # 2. One pass over the active tickets (ix_tickets_queue: department, status), grouped by department and
-    # assignee: SLA and the oldest wait per department (new and open only), and every agent's load.
-    dues = (Ticket.first_response_due, Ticket.next_response_due, Ticket.resolution_due)
-    # `IS NOT NULL` on each term keeps the OR from being NULL, so `NOT breached` is true for a clean ticket.
-    breached = or_(*[and_(due.is_not(None), due < now) for due in dues])
-    warned = or_(Ticket.sla_check_at <= now, *[Ticket.sla_check_at == due for due in dues])
-    on_agent = Ticket.status.in_(WAITING_STATUSES)
-    waiting = and_(
-        on_agent,
-        or_(
-            Ticket.last_agent_reply_at.is_(None),
-            Ticket.last_customer_message_at.is_(None),
-            Ticket.last_customer_message_at > Ticket.last_agent_reply_at,
-        ),
-    )
-    waiting_since = func.coalesce(Ticket.last_customer_message_at, Ticket.created_at)
-    load: dict[int, int] = defaultdict(int)
-    active = await session.execute(
-        select(
-            Ticket.department_id,
-            Ticket.assignee_id,
-            func.count(),
-            func.sum(case((and_(on_agent, breached), 1), else_=0)),
-            func.sum(case((and_(on_agent, ~breached, warned), 1), else_=0)),
-            func.min(case((waiting, waiting_since), else_=None)),
+    # 2. SLA and the oldest wait per department, from the moments core.sla keeps on new and open tickets:
+    # index ranges, so a refresh never reads every active ticket. Every breached ticket's at-risk moment
+    # has passed too (it is never later than its due), so "at risk" is the difference of the two counts.
+    for moment, inclusive, name in (
+        (Ticket.sla_breach_at, False, "sla_breached"),
+        (Ticket.sla_risk_at, True, "sla_passed_risk"),
+    ):
+        passed = moment <= now if inclusive else moment < now
+        counted = await session.execute(
+            select(Ticket.department_id, func.count())
+            .where(Ticket.department_id.in_(ids), moment.is_not(None), passed)
+            .group_by(Ticket.department_id)
         )
-        .where(Ticket.department_id.in_(ids), Ticket.status.in_(LOAD_STATUSES))
-        .group_by(Ticket.department_id, Ticket.assignee_id)
+        for department_id, count in counted:
+            numbers[department_id][name] += count
+    for row in numbers.values():
+        row["sla_at_risk"] = max(row.pop("sla_passed_risk", 0) - row["sla_breached"], 0)
+    # The oldest wait: one step down ix_tickets_waiting_since per department.
+    oldest = select(func.min(Ticket.waiting_since)).where(
+        Ticket.department_id == Department.id, Ticket.waiting_since.is_not(None)
     )
-    for department_id, assignee_id, count, breached_count, at_risk_count, since in active:
-        row = numbers[department_id]
-        row["sla_breached"] += int(breached_count or 0)
-        row["sla_at_risk"] += int(at_risk_count or 0)
-        since = _aware(since)
-        if since is not None and (row.get("waiting_since") is None or since < row["waiting_since"]):
-            row["waiting_since"] = since
-        if assignee_id is not None:
-            load[assignee_id] += count
+    for department_id, since in await session.execute(
+        select(Department.id, oldest.scalar_subquery()).where(Department.id.in_(ids))
+    ):
+        numbers[department_id]["waiting_since"] = _aware(since)
+
+    # Agents' load in these departments, from the counters every ticket change keeps.
+    load: dict[int, int] = defaultdict(int)
+    for agent_id, count in await session.execute(
+        select(AgentLoadCounter.agent_id, func.sum(AgentLoadCounter.count))
+        .where(AgentLoadCounter.department_id.in_(ids), AgentLoadCounter.status.in_(LOAD_STATUSES))
+        .group_by(AgentLoadCounter.agent_id)
+    ):
+        load[agent_id] += int(count or 0)
 
     # 3. Today's resolutions, per department, assignee and hour (ix_tickets_resolved).
     hours: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
@@ -224,7 +217,7 @@ async def build_dashboard(
     for hour, count in incoming:
         hours[int(hour)]["incoming"] += count
 
-    # 5. The members of these departments (their load was counted in 2).
+    # 5. The members of these departments (their load was read in 2).
     members = (
         await session.execute(
             select(Agent.id, Agent.handle, Agent.name, Agent.role, Agent.availability)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import or_, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.rules.model import RuleSpec
@@ -35,12 +35,9 @@ def _aware(value: datetime) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value
 
 
-DUE_COLUMNS = (Ticket.first_response_due, Ticket.next_response_due, Ticket.resolution_due)
-
-
 def _earliest_due(ticket: Ticket) -> datetime | None:
-    dues = [_aware(due) for due in (ticket.first_response_due, ticket.next_response_due, ticket.resolution_due) if due]
-    return min(dues) if dues else None
+    """The earliest due time of a running clock (core.sla keeps it; a stopped clock keeps its due for reports)."""
+    return None if ticket.sla_breach_at is None else _aware(ticket.sla_breach_at)
 
 
 async def threshold(session: AsyncSession, spec: RuleSpec, ticket: Ticket) -> datetime | None:
@@ -71,7 +68,7 @@ async def time_candidates(
                 select(Ticket)
                 .where(
                     Ticket.status.in_((Status.NEW.value, Status.OPEN.value)),
-                    or_(*(column.between(start + ahead, now + ahead) for column in DUE_COLUMNS)),
+                    Ticket.sla_breach_at.between(start + ahead, now + ahead),
                 )
                 .order_by(Ticket.id)
                 .limit(limit)
