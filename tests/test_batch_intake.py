@@ -186,12 +186,14 @@ async def sla_dump(desk: Desk) -> list[tuple[Any, ...]]:
             select(
                 Ticket.id, Ticket.created_at, Ticket.last_customer_message_at, Ticket.first_response_due,
                 Ticket.next_response_due, Ticket.resolution_due, Ticket.sla_check_at, Ticket.sla_state,
+                Ticket.sla_risk_at, Ticket.sla_breach_at, Ticket.waiting_since,
             ).order_by(Ticket.id)
         )
         return [
             (row.id, since(row.first_response_due, row.created_at), since(row.next_response_due,
              row.last_customer_message_at), since(row.resolution_due, row.created_at),
-             since(row.sla_check_at, row.created_at), row.sla_state)
+             since(row.sla_check_at, row.created_at), row.sla_state, since(row.sla_risk_at, row.created_at),
+             since(row.sla_breach_at, row.created_at), since(row.waiting_since, row.last_customer_message_at))
             for row in rows
         ]
 
@@ -213,6 +215,7 @@ async def test_set_based_import_sets_the_due_times_the_per_mail_path_sets(
     left, right = await sla_dump(set_based), await sla_dump(per_mail)
     assert left == right
     assert all(row[1] == 3600 and row[3] == 36000 for row in left if row[0] > 2)
+    assert all(row[8] is not None for row in left)  # every imported ticket waits for an answer
     assert (await dump(set_based))["tickets"] == (await dump(per_mail))["tickets"]
     await set_based.close()
     await per_mail.close()
