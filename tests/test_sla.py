@@ -108,7 +108,8 @@ def test_running_clocks_give_the_earliest_risk_and_breach_moments_and_the_wait()
     assert clocks.sla_breach_at == t("2026-11-23 09:00")
     assert clocks.sla_risk_at == t("2026-11-23 08:36")
     assert clocks.waiting_since == t("2026-11-20 16:00")  # the customer's message opened the ticket
-    answered = FakeRow(status="open", first_response_at=t("2026-11-20 16:30"), last_agent_reply_at=t("2026-11-20 16:30"))
+    reply = t("2026-11-20 16:30")
+    answered = FakeRow(status="open", first_response_at=reply, last_agent_reply_at=reply)
     assert compute(policy, answered, t("2026-11-20 16:30")).waiting_since is None
     pending = compute(policy, FakeRow(status="pending"), t("2026-11-20 16:30"))
     assert (pending.sla_risk_at, pending.sla_breach_at, pending.waiting_since) == (None, None, None)
