@@ -2,9 +2,9 @@
 
     .venv/bin/python bench/dashboard.py [--db bench/data/scale-1000000.sqlite3] [--repeat 20] [--as admin]
 
-The refresh the supervisor dashboard runs on every change (six indexed
-queries: counters, new/open tickets, today's resolutions, tickets and
-customer messages, agents' load), timed `--repeat` times after one warm-up
+The refresh the supervisor dashboard runs on every change (queue and
+agent-load counters, SLA and wait index ranges, today's resolutions,
+tickets and customer messages, the members), timed `--repeat` times after one warm-up
 run, as the desk's admin (a member of every department, so it covers the
 whole desk) and as the supervisor who is in the fewest departments.
 Prints the median and 90th percentile against the issue's 50 ms goal; it

@@ -271,3 +271,19 @@ async def test_today_follows_the_desks_time_zone(dashboard_desk: Desk) -> None:
     ] == [(0, 0, 1), (1, 1, 0)]  # 05:00 local: T10 resolved; 11:00 local (15:00 UTC): T8
     assert board.hours[5].resolved == 1
     assert board.hours[11].created == 1
+
+
+async def test_hours_follow_a_half_hour_time_zone(dashboard_desk: Desk) -> None:
+    # Kolkata is UTC+05:30: 15:30 UTC is 21:00 local, the day began at 18:30 UTC on 03-09. T10's resolution
+    # (09:30 UTC = 15:00 local) is in local hour 15; T8 (15:00 UTC = 20:30 local) in hour 20, not 21.
+    settings = Settings.model_validate({"desk": {"timezone": "Asia/Kolkata"}})
+    desk = Desk(dashboard_desk.db, settings)
+    board = await desk.dashboard("sue", now=NOW)
+    assert board.day_start.astimezone(UTC) == at("2026-03-09 18:30")
+    assert board.hours[15].start.astimezone(UTC) == at("2026-03-10 09:30")
+    found = {
+        index: (hour.created, hour.incoming, hour.resolved)
+        for index, hour in enumerate(board.hours)
+        if hour.created or hour.incoming or hour.resolved
+    }
+    assert found == {5: (1, 1, 0), 15: (0, 0, 1), 20: (1, 1, 0)}  # T9 at 00:00 UTC = 05:30 local

@@ -37,6 +37,9 @@ def upgrade() -> None:
         op.create_index(
             f"ix_tickets_{column}", "tickets", ["department_id", column], sqlite_where=where, postgresql_where=where
         )
+    # Today's resolutions per agent without a table lookup per resolution (a busy day has thousands).
+    op.drop_index("ix_tickets_resolved", table_name="tickets")
+    op.create_index("ix_tickets_resolved", "tickets", ["resolved_at", "department_id", "status", "assignee_id"])
     op.create_table(
         "agent_load_counters",
         sa.Column("department_id", sa.Integer(), nullable=False),
@@ -61,6 +64,8 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("agent_load_counters")
+    op.drop_index("ix_tickets_resolved", table_name="tickets")
+    op.create_index("ix_tickets_resolved", "tickets", ["resolved_at", "department_id", "status"])
     for column in reversed(MOMENTS):
         op.drop_index(f"ix_tickets_{column}", table_name="tickets")
     # In place (SQLite 3.35+): a table copy would cascade-delete every message and event (see 0007).
