@@ -183,10 +183,13 @@ async def build_dashboard(
     # Two small GROUP BYs: grouping by all three at once sorted thousands of groups on a busy day.
     hours: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     resolved_by_agent: dict[int, int] = defaultdict(int)
+    # `department_id + 0`: for a reader of a few departments SQLite otherwise walks ix_tickets_queue through
+    # every resolved ticket of those departments (1.5 s at a million) instead of today's range.
+    in_departments = (Ticket.department_id + 0).in_(ids)
     resolved_today = (
         Ticket.resolved_at >= start_utc,
         Ticket.resolved_at <= now,
-        Ticket.department_id.in_(ids),
+        in_departments,
         Ticket.status.in_(RESOLVED_STATUSES),
     )
     for department_id, assignee_id, count in await session.execute(
@@ -207,7 +210,7 @@ async def build_dashboard(
     created_hour = _hour_of(Ticket.created_at, start_utc, dialect).label("hour")
     created = await session.execute(
         select(created_hour, func.count())
-        .where(Ticket.created_at >= start_utc, Ticket.created_at <= now, Ticket.department_id.in_(ids))
+        .where(Ticket.created_at >= start_utc, Ticket.created_at <= now, in_departments)
         .group_by(created_hour)
     )
     for hour, count in created:
