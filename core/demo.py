@@ -31,9 +31,9 @@ import unicodedata
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, select
 
 from core.desk import Desk
 from core.policy import Actor
@@ -1584,7 +1584,7 @@ async def build_demo(
     agent_plans = _agent_plans(rng, agents, names)
     members: dict[int, list[tuple[int, str, str]]] = {department_id: [] for department_id, _ in department_ids}
     for agent in agent_plans:
-        view = await desk.add_agent(
+        added = await desk.add_agent(
             system,
             agent.handle,
             name=agent.name,
@@ -1593,35 +1593,38 @@ async def build_demo(
             departments=list(agent.departments),
         )
         for department in agent.departments:
-            members[id_of[department]].append((view.id, view.handle, agent.given))
+            members[id_of[department]].append((added.id, added.handle, agent.given))
     supervisor = next(
         (agent.handle for agent in agent_plans if agent.role == "supervisor" and len(agent.departments) > 1),
         next((agent.handle for agent in agent_plans if agent.role == "supervisor"), agent_plans[0].handle),
     )
 
-    tables = Ticket.__table__, Message.__table__, Contact.__table__, Tag.__table__
+    # Declarative `__table__` is typed FromClause; these models are mapped to Tables.
+    tables = [cast(Table, model.__table__) for model in (Ticket, Message, Contact, Tag)]
     ticket_table, message_table, contact_table, tag_table = tables
     async with desk.db.writing() as session:
-        first_ticket = await bulk.next_id(session, ticket_table)  # type: ignore[arg-type]
-        first_message = await bulk.next_id(session, message_table)  # type: ignore[arg-type]
-        first_contact = await bulk.next_id(session, contact_table)  # type: ignore[arg-type]
-        first_tag = await bulk.next_id(session, tag_table)  # type: ignore[arg-type]
-        existing = dict((await session.execute(select(Tag.name, Tag.id))).all())
+        first_ticket = await bulk.next_id(session, ticket_table)
+        first_message = await bulk.next_id(session, message_table)
+        first_contact = await bulk.next_id(session, contact_table)
+        first_tag = await bulk.next_id(session, tag_table)
+        existing = {name: tag_id for name, tag_id in await session.execute(select(Tag.name, Tag.id))}
         wanted = sorted(
             {tag for group in TOPIC_TAGS.values() for tag in group}
             | set(GENERAL_TAGS)
             | {plan.tag for plan in plans if plan.tag}
         )
         new_tags = [name for name in wanted if name not in existing]
-        tag_rows = [{"id": first_tag + index, "name": name} for index, name in enumerate(new_tags)]
-        await bulk.insert_rows(session, tag_table, tag_rows)  # type: ignore[arg-type]
+        tag_rows: list[dict[str, Any]] = [
+            {"id": first_tag + index, "name": name} for index, name in enumerate(new_tags)
+        ]
+        await bulk.insert_rows(session, tag_table, tag_rows)
         tag_ids = {**existing, **{row["name"]: row["id"] for row in tag_rows}}
 
     contact_count = max(10, int(tickets * 0.6))
     contact_rows, people = _contacts(rng, contact_count, first_contact, moment)
     for start in range(0, len(contact_rows), 50_000):
         async with desk.db.writing() as session:
-            await bulk.insert_rows(session, contact_table, contact_rows[start : start + 50_000])  # type: ignore[arg-type]
+            await bulk.insert_rows(session, contact_table, contact_rows[start : start + 50_000])
     del contact_rows
 
     generator = _Generator(
@@ -1658,24 +1661,24 @@ async def build_demo(
     # new ones but at about 4.5 times the cost per row (measured: 50k tickets,
     # 22 s of triggers against a 5 s rebuild); so suspend unless the desk
     # already holds several times what this load adds.
-    existing = first_ticket - 1
+    tickets_before = first_ticket - 1
     message_total = event_total = 0
-    async with bulk.text_index_suspended(desk.db, enabled=tickets * 4 >= existing):
+    async with bulk.text_index_suspended(desk.db, enabled=tickets * 4 >= tickets_before):
         for start in range(0, tickets, batch_size):
             batch = make_batch(start)
             async with desk.db.writing() as session:
                 await bulk.tune_for_bulk(session)
-                await bulk.insert_rows(session, ticket_table, batch.tickets)  # type: ignore[arg-type]
-                await bulk.insert_rows(session, message_table, batch.messages)  # type: ignore[arg-type]
-                await bulk.insert_rows(session, TicketTag.__table__, batch.ticket_tags)  # type: ignore[arg-type]
-                await bulk.insert_rows(session, Event.__table__, batch.events)  # type: ignore[arg-type]
+                await bulk.insert_rows(session, ticket_table, batch.tickets)
+                await bulk.insert_rows(session, message_table, batch.messages)
+                await bulk.insert_rows(session, cast(Table, TicketTag.__table__), batch.ticket_tags)
+                await bulk.insert_rows(session, cast(Table, Event.__table__), batch.events)
             message_total += len(batch.messages)
             event_total += len(batch.events)
             if progress is not None:
                 progress(min(start + batch_size, tickets), tickets)
 
     async with desk.db.writing() as session:
-        await bulk.reset_sequences(session, tables)  # type: ignore[arg-type]
+        await bulk.reset_sequences(session, tables)
     await desk.check_counters(repair=True)
     await bulk.analyse(desk.db)
 

@@ -202,7 +202,7 @@ class Desk:
         async with self.db.reading() as session:
             who = await self._actor(session, actor)
             async for row in export.iter_ticket_rows(
-                session, who, start, end, self.prefix, batch=batch or export.STREAM_BATCH
+                session, who, start, end, self.prefix, self.db.dialect, batch=batch or export.STREAM_BATCH
             ):
                 yield row
 

@@ -74,7 +74,7 @@ async def current_actor(session: AsyncSession, actor: Actor) -> Actor:
     return Actor(id=actor.id, handle=row.handle, role=Role(row.role))
 
 
-def visible_department_ids(actor: Actor) -> Select[tuple[int]]:
+def visible_department_ids(actor: Actor) -> Select[int]:
     """The departments whose tickets the actor may see, as a subquery."""
     return select(Membership.department_id).where(Membership.agent_id == actor.id)
 

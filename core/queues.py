@@ -11,7 +11,7 @@ from collections import defaultdict, deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeAlias
 
 from sqlalchemy import ColumnElement, Select, and_, func, literal, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -137,7 +137,11 @@ def attachment_view(attachment: Attachment) -> AttachmentView:
     )
 
 
-def row_query() -> Select[Any]:
+# Tickets with their department, contact email and name, and assignee handle (outer join: may be NULL).
+RowQuery: TypeAlias = "Select[Ticket, str, str, str, str | None]"
+
+
+def row_query() -> RowQuery:
     return (
         select(Ticket, Department.name, Contact.email, Contact.name, Agent.handle)
         .join(Department, Department.id == Ticket.department_id)
@@ -146,7 +150,7 @@ def row_query() -> Select[Any]:
     )
 
 
-async def ticket_rows(session: AsyncSession, query: Select[Any], prefix: str) -> list[TicketRow]:
+async def ticket_rows(session: AsyncSession, query: RowQuery, prefix: str) -> list[TicketRow]:
     result = (await session.execute(query)).all()
     tags: dict[int, list[str]] = defaultdict(list)
     ids = [ticket.id for ticket, *_ in result]
@@ -229,7 +233,7 @@ async def queue_page(
 
 
 async def _backward_page(
-    session: AsyncSession, prefix: str, wanted: QueueFilter, keys: list[SortKey], query: Select[Any]
+    session: AsyncSession, prefix: str, wanted: QueueFilter, keys: list[SortKey], query: RowQuery
 ) -> QueuePage:
     """The page ending just before `wanted.cursor` (the queue's last page without one), by the reversed order.
 
@@ -455,12 +459,13 @@ async def _fetch(
     passes: dict[int, bool],
 ) -> int:
     """Read the next chunk of a stream and which of its tickets pass the filters; returns the hits read."""
+    rows: list[tuple[int, int, int | None]]  # as _Stream.buffer holds them
     if is_body:
         query = search.message_hits(below=stream.fetch_below, top=stream.top, limit=stream.size)
         rows = [(message_id, message_id, ticket_id) for message_id, ticket_id in await session.execute(query)]
     else:
-        query = search.subject_hits(below=stream.fetch_below, top=stream.top, limit=stream.size)
-        rows = [(first or 0, ticket_id, ticket_id) for ticket_id, first in await session.execute(query)]
+        subjects = search.subject_hits(below=stream.fetch_below, top=stream.top, limit=stream.size)
+        rows = [(first or 0, ticket_id, ticket_id) for ticket_id, first in await session.execute(subjects)]
     rows.sort(key=lambda row: row[1], reverse=True)
     if len(rows) < stream.size:
         stream.done = True

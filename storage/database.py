@@ -238,7 +238,8 @@ async def refresh_statistics(db: Database) -> list[str]:
         ).first() is not None
         known: dict[str, int] = {}
         if has_stats:
-            for table, stat in await connection.exec_driver_sql(
+            # SQLAlchemy types AsyncConnection.exec_driver_sql as CursorResult[Any] (one column per row).
+            for table, stat in await connection.exec_driver_sql(  # type: ignore[misc]
                 "SELECT tbl, stat FROM sqlite_stat1 WHERE idx IS NOT NULL"
             ):
                 rows = int(str(stat).split()[0]) if stat else 0

@@ -11,9 +11,11 @@ import binascii
 import json
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVarTuple
 
-from sqlalchemy import ColumnElement, Select, and_, or_
+from sqlalchemy import ColumnElement, Select, SQLColumnExpression, and_, or_
+
+_Row = TypeVarTuple("_Row")
 
 
 class BadCursor(ValueError):
@@ -22,11 +24,11 @@ class BadCursor(ValueError):
 
 @dataclass(frozen=True)
 class SortKey:
-    column: ColumnElement[Any]
+    column: SQLColumnExpression[Any]  # a mapped attribute or any Core column expression
     descending: bool
 
 
-def order_by(query: Select[Any], keys: list[SortKey]) -> Select[Any]:
+def order_by(query: Select[*_Row], keys: list[SortKey]) -> Select[*_Row]:
     return query.order_by(*(key.column.desc() if key.descending else key.column.asc() for key in keys))
 
 

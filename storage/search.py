@@ -157,7 +157,7 @@ class TextSearch:
         """WHERE clause on `tickets` for the short terms (a scan per ticket); true when there are none."""
         return and_(True, *(_scan_match(self.dialect, term) for term in self.short_terms))
 
-    def message_hits(self, *, below: int, top: int, limit: int) -> Select[Any]:
+    def message_hits(self, *, below: int, top: int, limit: int) -> Select[int, int | None]:
         """(message id, ticket id) of the newest `limit` body hits with id < below and id <= top."""
         if self.dialect == "sqlite":
             chunk = (
@@ -177,7 +177,7 @@ class TextSearch:
             .limit(limit)
         )
 
-    def subject_hits(self, *, below: int, top: int, limit: int) -> Select[Any]:
+    def subject_hits(self, *, below: int, top: int, limit: int) -> Select[int, int | None]:
         """(ticket id, id of its first message) of the newest `limit` subject hits with id < below, <= top."""
         first_message = (
             select(func.min(Message.id)).where(Message.ticket_id == Ticket.id).scalar_subquery()

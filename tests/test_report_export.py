@@ -17,7 +17,7 @@ from sqlalchemy import insert, select, update
 from core import Desk
 from core.reports.export import TICKET_COLUMNS
 from storage.database import Database
-from storage.models import Contact, Department, Ticket
+from storage.models import Contact, Department, Tag, Ticket, TicketTag
 from tests.test_reports import at, build, built_url, invoke, report_desk  # noqa: F401
 
 ARGS = ("report", "--as", "sam", "--tickets", "--from", "2026-02-01", "--to", "2026-03-31")
@@ -49,7 +49,38 @@ def test_tickets_csv_has_one_row_per_visible_ticket_with_its_durations_sla_and_r
     lines = [json.loads(line) for line in as_json.stdout.splitlines()]
     assert [line["ref"] for line in lines] == [row["ref"] for row in table]
     for line, row in zip(lines, table, strict=True):
-        assert {key: "" if value is None else str(value) for key, value in line.items()} == row
+        assert {key: "" if value is None else str(value) for key, value in line.items() if key != "tags"} == {
+            key: value for key, value in row.items() if key != "tags"
+        }
+        # The fixture's names hold no comma or control: the cell is the list, a formula start guarded.
+        assert row["tags"] == ",".join("'" + name if name.startswith("=") else name for name in line["tags"])
+    assert [line["tags"] for line in lines] == [["refund"], ["=vip", "refund"], [], [], [], [], []]  # sorted
+
+
+def test_tickets_export_carries_any_tag_name_inert_and_unambiguous(built_url: str) -> None:  # noqa: F811
+    """Names written around the desk (which refuses commas and whitespace in a tag) still come out one
+    entry per tag: JSON as they are, CSV guarded like every cell typed by people."""
+    names = ["say \"hi\"", "a,b", "line\nbreak", "=SUM(A1)", "@cmd", "two words"]
+
+    async def tag() -> None:
+        desk = Desk(Database(built_url))
+        async with desk.db.writing() as session:
+            for number, name in enumerate(names, start=100):
+                await session.execute(insert(Tag).values(id=number, name=name))
+                await session.execute(insert(TicketTag).values(ticket_id=4, tag_id=number))
+        await desk.close()
+
+    asyncio.run(tag())
+    as_csv = invoke(built_url, *ARGS, "--csv")
+    as_json = invoke(built_url, *ARGS, "--json")
+    assert as_csv.exit_code == 0 and as_json.exit_code == 0, as_csv.output + as_json.output
+    table = list(csv.DictReader(io.StringIO(as_csv.stdout)))
+    assert len(as_csv.stdout.splitlines()) == 1 + len(table)  # the newline is made visible: one line a ticket
+    [line] = [json.loads(text) for text in as_json.stdout.splitlines() if json.loads(text)["ref"].endswith("-4")]
+    [row] = [row for row in table if row["ref"] == line["ref"]]
+    assert line["tags"] == ["=SUM(A1)", "@cmd", "a,b", "line\nbreak", "say \"hi\"", "two words"]
+    assert row["tags"] == "'=SUM(A1),'@cmd,a<U+002C>b,line^Jbreak,say \"hi\",two words"
+    assert len(row["tags"].split(",")) == len(line["tags"])
 
 
 def test_tickets_export_keeps_to_the_readers_departments(built_url: str) -> None:  # noqa: F811

@@ -16,7 +16,7 @@ from core.reports import BUCKETS, GROUPINGS, ReportRequest
 from core.reports.export import TICKET_COLUMNS
 from core.reports.metrics import iter_csv_rows
 from tui.cli import AsAgent, Json, app, handled, opened_desk, print_json
-from tui.csv_cells import guarded_rows, safe_label
+from tui.csv_cells import guarded_rows, safe_label, safe_tags
 from tui.plain import json_text, table
 
 
@@ -30,6 +30,14 @@ def _day(text: str, option: str) -> date:
 _TEXT_COLUMNS = ("department", "subject", "assignee")  # typed by people: inert in a spreadsheet
 
 
+def _ticket_cell(name: str, value: Any) -> str:
+    if value is None:
+        return ""
+    if name == "tags":
+        return safe_tags(value)
+    return safe_label(str(value)) if name in _TEXT_COLUMNS else str(value)
+
+
 async def stream_tickets(rows: AsyncIterator[dict[str, Any]], *, as_json: bool) -> None:
     """Write each ticket as it comes off the cursor (CSV with a header, or one JSON object per line)."""
     out = sys.stdout
@@ -41,12 +49,7 @@ async def stream_tickets(rows: AsyncIterator[dict[str, Any]], *, as_json: bool) 
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(TICKET_COLUMNS)
     async for row in rows:
-        writer.writerow(
-            [
-                "" if row[name] is None else (safe_label(str(row[name])) if name in _TEXT_COLUMNS else str(row[name]))
-                for name in TICKET_COLUMNS
-            ]
-        )
+        writer.writerow([_ticket_cell(name, row[name]) for name in TICKET_COLUMNS])
     out.flush()
 
 

@@ -139,10 +139,10 @@ def compose(mail: Outgoing) -> bytes:
         message["Reply-To"] = _address(mail.identity.name, mail.identity.reply_to)
     message["Subject"] = header_text(mail.subject) or "(no subject)"
     message["Date"] = format_datetime(mail.date)
-    [own_id] = clean_message_ids([mail.message_id]) or [None]
-    if own_id is None:
+    own_ids = clean_message_ids([mail.message_id])
+    if not own_ids:
         raise BadArgument(f"{header_text(mail.message_id, 100)!r} is not a usable Message-ID.")
-    message["Message-ID"] = f"<{own_id}>"
+    message["Message-ID"] = f"<{own_ids[0]}>"
     parent = clean_message_ids([mail.in_reply_to] if mail.in_reply_to else [])
     if parent:
         message["In-Reply-To"] = f"<{parent[0]}>"

@@ -374,7 +374,7 @@ class MailboxSync:
         try:
             while client.has_pending_idle():
                 push = await self._await(client.wait_server_push(timeout=None), timeout=None, stop=stop)
-                if push is STOPPED or push == STOP_WAIT_SERVER_PUSH:
+                if isinstance(push, _Stopped) or push == STOP_WAIT_SERVER_PUSH:
                     break
                 if any(b"EXISTS" in bytes(line) for line in push):
                     break

@@ -278,12 +278,12 @@ class Intake:
     ) -> BatchResult:
         result = BatchResult()
         if isinstance(parsed, Unparseable):
-            key = f"sha256:{digest}"
-            if key in context.known_keys and await _raw_exists(session, source.name, key):
+            raw_key = f"sha256:{digest}"
+            if raw_key in context.known_keys and await _raw_exists(session, source.name, raw_key):
                 result.duplicates += 1
                 return result
-            context.known_keys.add(key)
-            session.add(self._raw(source, mail, key, digest, "quarantined", parsed.reason))
+            context.known_keys.add(raw_key)
+            session.add(self._raw(source, mail, raw_key, digest, "quarantined", parsed.reason))
             result.quarantined += 1
             log.warning("source %s uid %s quarantined: %s", source.name, mail.uid, parsed.reason)
             return result

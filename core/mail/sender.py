@@ -28,9 +28,10 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from typing import cast
 
 import aiosmtplib
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import Table, and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.config import SmtpSettings
@@ -43,8 +44,9 @@ from storage.types import utcnow
 
 log = logging.getLogger("termdesk.mail.sender")
 
-OUTBOX = OutboxMail.__table__
-MESSAGES = Message.__table__
+# Declarative `__table__` is typed FromClause; these models are mapped to Tables.
+OUTBOX = cast(Table, OutboxMail.__table__)
+MESSAGES = cast(Table, Message.__table__)
 
 
 @dataclass(frozen=True)

@@ -46,7 +46,7 @@ async def _tickets_by_message_ids(session: AsyncSession, ids: list[str]) -> dict
             Message.message_id.in_(ids)
         )
     )
-    return {message_id: ticket for message_id, ticket in rows}
+    return {message_id: ticket for message_id, ticket in rows if message_id is not None}  # IN () holds no NULL
 
 
 async def _is_our_address(session: AsyncSession, address: str) -> bool:

@@ -3,7 +3,10 @@
 A year of a big desk is hundreds of thousands of tickets: the rows come off
 a server-side cursor (`AsyncSession.stream` with `yield_per`) a batch at a
 time and go out as they come, so memory stays flat however long the period.
-Within the viewer's departments, like every report.
+Within the viewer's departments, like every report. A ticket's tags come
+with its row, aggregated by a correlated subquery of the same statement
+(a JSON array: SQLite's json_group_array, PostgreSQL's json_agg), never by a
+query per ticket.
 """
 
 from __future__ import annotations
@@ -12,13 +15,13 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import JSON, ScalarSelect, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from core.policy import Actor, ticket_visible
 from core.refs import format_ref
-from storage.models import Agent, Department, Rating, Ticket
+from storage.models import Agent, Department, Rating, Tag, Ticket, TicketTag
 from storage.types import Priority, Status
 
 TICKET_COLUMNS = (
@@ -37,6 +40,7 @@ TICKET_COLUMNS = (
     "sla_first_response",
     "sla_resolution",
     "rating",
+    "tags",
 )
 # Rows the cursor hands over at a time: big enough to keep round trips few, small enough to stay flat.
 STREAM_BATCH = 1000
@@ -63,14 +67,36 @@ def sla_state(due: datetime | None, done: datetime | None, now: datetime) -> str
     return "breached" if due <= now else "due"
 
 
+def _tag_names(dialect: str) -> ScalarSelect[Any]:
+    """The row's tag names as one JSON array, NULL or [] without tags (unordered: sorted in Python,
+    so both dialects sort alike, by code point)."""
+    names = func.json_group_array if dialect == "sqlite" else func.json_agg
+    return (
+        select(names(Tag.name, type_=JSON))
+        .select_from(TicketTag)
+        .join(Tag, Tag.id == TicketTag.tag_id)
+        .where(TicketTag.ticket_id == Ticket.id)
+        .correlate(Ticket)
+        .scalar_subquery()
+    )
+
+
 def _minutes(value: float | None) -> float | None:
     return None if value is None else round(float(value), 1)
 
 
 async def iter_ticket_rows(
-    session: AsyncSession, actor: Actor, start: datetime, end: datetime, prefix: str, *, batch: int = STREAM_BATCH
+    session: AsyncSession,
+    actor: Actor,
+    start: datetime,
+    end: datetime,
+    prefix: str,
+    dialect: str,
+    *,
+    batch: int = STREAM_BATCH,
 ) -> AsyncIterator[dict[str, Any]]:
-    """Every visible ticket created in [start, end), oldest first, as dicts keyed by TICKET_COLUMNS."""
+    """Every visible ticket created in [start, end), oldest first, as dicts keyed by TICKET_COLUMNS
+    (`tags`: the sorted list of the ticket's tag names)."""
     latest = aliased(Rating)
     newest = select(func.max(latest.id)).where(latest.ticket_id == Ticket.id).correlate(Ticket).scalar_subquery()
     statement = (
@@ -90,6 +116,7 @@ async def iter_ticket_rows(
             Ticket.first_response_due,
             Ticket.resolution_due,
             Rating.score,
+            _tag_names(dialect),
         )
         .select_from(Ticket)
         .join(Department, Department.id == Ticket.department_id)
@@ -119,6 +146,7 @@ async def iter_ticket_rows(
                 first_due,
                 resolution_due,
                 score,
+                tags,
             ) = row
             resolved_at = resolved if status != Status.SPAM.value else None
             yield {
@@ -137,6 +165,7 @@ async def iter_ticket_rows(
                 "sla_first_response": sla_state(first_due, first, now),
                 "sla_resolution": sla_state(resolution_due, resolved, now),
                 "rating": "" if score is None else ("positive" if score > 0 else "negative"),
+                "tags": sorted(tags or ()),
             }
     finally:
         await result.close()

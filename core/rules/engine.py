@@ -21,7 +21,7 @@ department with automatic assignment and is still unassigned is assigned
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -141,7 +141,9 @@ class Automation:
                 processed += len(found)
         return fired
 
-    async def _prefetch(self, session: AsyncSession, found: list[Event], rules: list[RuleSpec]) -> Prefetched | None:
+    async def _prefetch(
+        self, session: AsyncSession, found: Sequence[Event], rules: list[RuleSpec]
+    ) -> Prefetched | None:
         """The facts of the batch's tickets in a few queries (only events some rule listens to)."""
         triggers = {rule.trigger["on"] for rule in rules}
         wanted = [

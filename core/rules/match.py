@@ -117,8 +117,8 @@ class Prefetched:
                 found.latest[message.ticket_id] = message
         wanted = sorted(set(message_ids))
         for start in range(0, len(wanted), 500):
-            rows = await session.execute(select(Message).where(Message.id.in_(wanted[start : start + 500])))
-            for message in rows.scalars():
+            messages = await session.execute(select(Message).where(Message.id.in_(wanted[start : start + 500])))
+            for message in messages.scalars():
                 found.messages[message.id] = message
         for department in (await session.execute(select(Department))).scalars():
             found.departments[department.id] = department

@@ -130,7 +130,7 @@ def parse_condition(rule: str, data: Any) -> Condition:
     if kind == "text":
         if op not in TEXT_OPERATORS:
             raise _fail(rule, f"{op!r} does not apply to {name}; use one of {', '.join(TEXT_OPERATORS)}.")
-        values = value if isinstance(value, list) else [value]
+        values: list[Any] = value if isinstance(value, list) else [value]
         if not values or not all(isinstance(item, str) for item in values):
             raise _fail(rule, f"the value for {name} must be text or a list of texts.")
         if op == "regex":

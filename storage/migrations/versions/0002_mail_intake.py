@@ -7,6 +7,8 @@ Create Date: 2026-11-23 14:57:15.365343
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -17,7 +19,7 @@ depends_on = None
 
 BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
-MESSAGE_COLUMNS = [
+MESSAGE_COLUMNS: list[sa.Column[Any]] = [
     sa.Column("subject", sa.Text(), nullable=True),
     sa.Column("from_address", sa.String(length=320), nullable=True),
     sa.Column("to_addresses", sa.Text(), nullable=True),
