@@ -1413,8 +1413,8 @@ class _Generator:
             if first_response is None:
                 running.append((created + 0.8 * (due_first - created), due_first))
             elif waiting and last_customer is not None:
-                target = _FIRST_RESPONSE_HOURS[priority] * HOUR
-                running.append((last_customer + 0.8 * target, last_customer + target))
+                allowed = _FIRST_RESPONSE_HOURS[priority] * HOUR
+                running.append((last_customer + 0.8 * allowed, last_customer + allowed))
             running.append((created + 0.8 * (due_resolution - created), due_resolution))
         waits = status in ("new", "open") and (
             last_reply is None or last_customer is None or last_customer > last_reply

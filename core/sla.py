@@ -185,14 +185,14 @@ def compute(policy: Policy | None, ticket: Any, now: datetime) -> Clocks:
         state.setdefault("pending_since", _iso(now))
         # No clock runs; a due that stops now (a first reply that set pending) counts the pause so far.
         spell = calendar.business_time(datetime.fromisoformat(state["pending_since"]), now).total_seconds()
-        return Clocks(sla_state=state, **_stopped(policy, ticket, paused + max(spell, 0.0)))
+        return _stopped(Clocks(sla_state=state), policy, ticket, paused + max(spell, 0.0))
     if "pending_since" in state:
         since = datetime.fromisoformat(state.pop("pending_since"))
         paused += max(calendar.business_time(since, now).total_seconds(), 0.0)
         state["paused"] = paused
     if ticket.status not in ACTIVE:
-        return Clocks(sla_state=state or None, **_stopped(policy, ticket, paused))
-    clocks = Clocks(waiting_since=waiting, **_stopped(policy, ticket, paused))
+        return _stopped(Clocks(sla_state=state or None), policy, ticket, paused)
+    clocks = _stopped(Clocks(waiting_since=waiting), policy, ticket, paused)
     checks: list[datetime] = []
     warned, breached = state.get("warned", {}), state.get("breached", {})
     running = moments(policy, ticket, paused)
@@ -209,8 +209,9 @@ def compute(policy: Policy | None, ticket: Any, now: datetime) -> Clocks:
     return clocks
 
 
-def _stopped(policy: Policy, ticket: Any, paused: float) -> dict[str, datetime | None]:
-    """The dues of the first-response and resolution targets whose clocks have stopped, kept for reports.
+def _stopped(clocks: Clocks, policy: Policy, ticket: Any, paused: float) -> Clocks:
+    """`clocks` with the dues of the first-response and resolution targets whose clocks have stopped, kept
+    for reports.
 
     The due a clock had when it stopped is kept as it was (later pauses must not move it). A clock that
     stopped while no due was set (during a pending spell) gets the due it has as of now: creation plus
@@ -222,14 +223,13 @@ def _stopped(policy: Policy, ticket: Any, paused: float) -> dict[str, datetime |
         "first_response": ticket.first_response_at is not None,
         "resolution": ticket.status not in (*ACTIVE, Status.PENDING),
     }
-    dues: dict[str, datetime | None] = {}
     for name, done in stopped.items():
         minutes = targets.minutes(name)
         if not done or not minutes or created is None:
             continue
         kept = _at(getattr(ticket, f"{name}_due"))
-        dues[f"{name}_due"] = kept or policy.calendar.add(created, timedelta(seconds=minutes * 60 + paused))
-    return dues
+        setattr(clocks, f"{name}_due", kept or policy.calendar.add(created, timedelta(seconds=minutes * 60 + paused)))
+    return clocks
 
 
 def moments(policy: Policy, ticket: Any, paused: float | None = None) -> list[tuple[str, datetime, datetime]]:

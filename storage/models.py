@@ -27,6 +27,7 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeEngine
 
 from storage.types import UTCDateTime, utcnow
 
@@ -40,7 +41,7 @@ NAMING = {
 }
 
 # BigInteger ids on PostgreSQL; SQLite needs plain INTEGER for rowid aliasing.
-BigId = BigInteger().with_variant(Integer(), "sqlite")
+BigId: TypeEngine[int] = BigInteger().with_variant(Integer(), "sqlite")
 
 
 class Base(DeclarativeBase):
