@@ -96,7 +96,7 @@ class DashboardScreen(Screen[None]):
         try:
             now = self.console.clock()
             board = await self.console.call(lambda desk: desk.dashboard(self.console.handle, now=now))
-            if board is not None:
+            if board is not None and self.is_attached:  # not after the screen went away meanwhile
                 self.board = board
                 self.show(board)
                 self.refreshes += 1

@@ -184,8 +184,8 @@ class QueuesScreen(TicketActions, Screen[None]):
     @work(exclusive=True, group="counts")
     async def load_counts(self) -> None:
         found = await self.console.call(lambda desk: desk.counts(self.console.handle))
-        if found is None:
-            return
+        if found is None or not self.is_attached:
+            return  # failed (and said so), or the screen went away while the counts were read
         self.departments = found
         self.show_departments()
 
