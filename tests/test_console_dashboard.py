@@ -35,9 +35,20 @@ def console(desk: Desk, handle: str) -> ConsoleApp:
 
 
 def billing(screen: DashboardScreen) -> tuple[int, int, int]:
-    assert screen.board is not None
-    row = next(row for row in screen.board.departments if row.department == "Billing")
-    return row.new, row.resolved_today, row.unassigned
+    """Billing's new, resolved today and unassigned as the departments table shows them (a refresh after a
+    change updates only the changed cells, so this reads the screen, not the numbers behind it)."""
+    from textual.widgets import DataTable
+
+    from tui.console.dashboard import DEPARTMENT_COLUMNS
+
+    table = screen.query_one("#dashboard-departments", DataTable)
+    cells = next(
+        [str(cell) for cell in table.get_row_at(index)]
+        for index in range(table.row_count)
+        if str(table.get_row_at(index)[0]) == "Billing"
+    )
+    new, resolved, unassigned = (cells[DEPARTMENT_COLUMNS.index(name)] for name in ("New", "Resolved", "Unasg"))
+    return int(new), int(resolved), int(unassigned)
 
 
 async def test_the_dashboard_follows_changes_made_by_another_process(db_url: str, desk: Desk, world: World) -> None:

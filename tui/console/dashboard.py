@@ -17,6 +17,7 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
+from textual.coordinate import Coordinate
 from textual.screen import Screen
 from textual.widgets import DataTable, Static
 from textual_plotext import PlotextPlot
@@ -55,6 +56,7 @@ class DashboardScreen(Screen[None]):
         self.refreshing = False
         self.refresh_wanted = False
         self.refreshes = 0  # completed refreshes (tests wait on it)
+        self.shown_rows: dict[str, list[tuple[Any, ...]]] = {}  # per table, the cells it shows
 
     @property
     def console(self) -> ConsoleApp:
@@ -111,36 +113,58 @@ class DashboardScreen(Screen[None]):
     # -- drawing ---------------------------------------------------------------------
 
     def show(self, board: Dashboard) -> None:
-        departments = self.query_one("#dashboard-departments", DataTable)
-        cursor = departments.cursor_row
-        departments.clear()
-        for row in board.departments:
-            wait = row.oldest_waiting(board.now)
-            departments.add_row(
-                inert(row.department),
-                *(
-                    Text(str(value), justify="right")
-                    for value in (row.new, row.open, row.pending, row.unassigned, row.resolved_today)
-                ),
-                Text(str(row.sla_at_risk), justify="right", style="bold yellow" if row.sla_at_risk else ""),
-                Text(str(row.sla_breached), justify="right", style="bold red" if row.sla_breached else ""),
-                Text("-" if wait is None else span(wait), justify="right"),
-            )
-        departments.move_cursor(row=min(cursor, max(len(board.departments) - 1, 0)))
-        agents = self.query_one("#dashboard-agents", DataTable)
-        cursor = agents.cursor_row
-        agents.clear()
-        for agent in board.agents:
-            agents.add_row(
-                inert(agent.handle),
-                agent.role,
-                Text(agent.availability, style="" if agent.availability == "available" else "dim"),
-                Text(str(agent.load), justify="right"),
-                Text(str(agent.resolved_today), justify="right"),
-            )
-        agents.move_cursor(row=min(cursor, max(len(board.agents) - 1, 0)))
-        self.draw_chart(board)
+        now = board.now
+        self.fill(
+            "#dashboard-departments",
+            [
+                (
+                    inert(row.department),
+                    *(
+                        Text(str(value), justify="right")
+                        for value in (row.new, row.open, row.pending, row.unassigned, row.resolved_today)
+                    ),
+                    Text(str(row.sla_at_risk), justify="right", style="bold yellow" if row.sla_at_risk else ""),
+                    Text(str(row.sla_breached), justify="right", style="bold red" if row.sla_breached else ""),
+                    Text("-" if (wait := row.oldest_waiting(now)) is None else span(wait), justify="right"),
+                )
+                for row in board.departments
+            ],
+        )
+        self.fill(
+            "#dashboard-agents",
+            [
+                (
+                    inert(agent.handle),
+                    agent.role,
+                    Text(agent.availability, style="" if agent.availability == "available" else "dim"),
+                    Text(str(agent.load), justify="right"),
+                    Text(str(agent.resolved_today), justify="right"),
+                )
+                for agent in board.agents
+            ],
+        )
         self.show_status()
+        # The chart after the numbers are painted: plotext draws it in tens of milliseconds.
+        self.call_after_refresh(self.draw_chart, board)
+
+    def fill(self, selector: str, rows: list[tuple[Any, ...]]) -> None:
+        """Put `rows` in a table: only the changed cells when the rows are the same ones as before (a refresh
+        after one change moves a count or two; rebuilding 200 agent rows made Textual lay the table out
+        anew), else the whole table, keeping the cursor's position."""
+        table = self.query_one(selector, DataTable)
+        shown = self.shown_rows.get(selector, [])
+        if shown and [row[0] for row in shown] == [row[0] for row in rows]:
+            for index, (before, after) in enumerate(zip(shown, rows, strict=True)):
+                for column, (old, new) in enumerate(zip(before, after, strict=True)):
+                    if old != new:
+                        table.update_cell_at(Coordinate(index, column), new)
+        else:
+            cursor = table.cursor_row
+            table.clear()
+            for row in rows:
+                table.add_row(*row)
+            table.move_cursor(row=min(cursor, max(len(rows) - 1, 0)))
+        self.shown_rows[selector] = rows
 
     def draw_chart(self, board: Dashboard) -> None:
         chart = self.query_one("#dashboard-chart", PlotextPlot)
