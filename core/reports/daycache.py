@@ -276,7 +276,7 @@ async def warm(
     Marked days are dropped first (a short write), then each grouping's missing days are computed newest
     first, `chunk` consecutive days at a time in one read transaction, and stored one day per short write
     transaction. A day a change marks meanwhile is not stored (`store`). Returns early when `stop` is set."""
-    today = today or _today()
+    today = min(today or _today(), _today())  # a clock ahead of the real one must not store the real today
     async with db.reading() as session:
         oldest = (await session.execute(select(func.min(Ticket.created_at)))).scalar()
     if oldest is None or days <= 0:
