@@ -318,7 +318,7 @@ async def cached_days(desk: Desk) -> dict[str, set[str]]:
 async def test_the_warm_up_fills_every_past_day_in_chunks_and_reports_then_read_only_cached_days(desk: Desk) -> None:
     await build(desk)
     today = datetime.now(UTC).date()
-    window = (today - START.date()).days - 10  # the window ends before today and starts after the first ticket
+    window = (today - START.date()).days - 10  # [today - window, today): it starts after the first ticket's day
     first = today - timedelta(days=window)
     stored = await daycache.warm(desk.db, days=window, chunk=3)
     expected_days = {(first + timedelta(days=n)).isoformat() for n in range(window)}
