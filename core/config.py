@@ -178,9 +178,12 @@ class ReportSettings(_Section):
     """`[reports]`: how `termdesk report` and the reports screen compute."""
 
     # Serve whole-day ranges from the per-day cache (core/reports/daycache.py, migration 0009's tables and
-    # triggers) instead of the base tables: seconds become a fraction of a second on a big desk. Off until
-    # the equivalence tests (tests/test_report_day_cache.py) have run on a deployment's database.
-    day_cache: bool = False
+    # triggers) instead of the base tables: seconds become a fraction of a second on a big desk, with the
+    # same numbers to the last bit (tests/test_report_day_cache.py).
+    day_cache: bool = True
+    # How many past days `termdesk serve` (at start and after each UTC midnight) and `termdesk check --warm`
+    # fill in the cache ahead of the first report; 0: none, the first report of a range fills it.
+    warm_days: int = Field(default=400, ge=0, le=36_600)
 
 
 class Settings(_Section):

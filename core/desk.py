@@ -183,10 +183,10 @@ class Desk:
             async with self.db.writing() as session:
                 await daycache.drop_marked(session, self.db.dialect)
             async with self.db.reading() as session:  # the long part, outside the write lock
-                days, cells = await daycache.compute_missing(session, request, self.db.dialect)
+                days, cells, since = await daycache.compute_missing(session, request, self.db.dialect)
             if days:
                 async with self.db.writing() as session:
-                    await daycache.store(session, request.by, days, cells, self.db.dialect)
+                    await daycache.store(session, request.by, days, cells, self.db.dialect, since=since)
             async with self.db.reading() as session:
                 who = await self._actor(session, actor)
                 return await daycache.cached_report(session, who, request, self.db.dialect)
@@ -607,6 +607,11 @@ class Desk:
             async with self._writing() as session:
                 await daycache.forget(session)
         return wrong
+
+    async def warm_report_cache(self, *, days: int | None = None) -> int:
+        """Fill the report day cache's missing past days (`[reports] warm_days` by default) for every grouping,
+        in short chunks (`core.reports.daycache.warm`); returns the (grouping, day)s stored."""
+        return await daycache.warm(self.db, days=self.settings.reports.warm_days if days is None else days)
 
     async def check_counters(self, *, repair: bool) -> int:
         """How many counter rows disagree with the tickets; with repair, rebuild them.

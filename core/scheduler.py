@@ -11,6 +11,10 @@ One pass (`Scheduler.run_once`):
    department's auto-close template mailed through the outbox;
 4. waiting tickets of automatically assigning departments are handed out;
 5. the rules run on every event written so far (including those of 1-4).
+
+Beside the passes, `run` warms the report day cache (`core.reports.daycache.warm`, `warm_days` past days)
+at start and again after each UTC midnight, when yesterday became a past day: a task of its own, so a
+warm-up of minutes on a big desk never delays the passes.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -28,6 +32,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from core import assign, sla, tickets
 from core.automation_admin import auto_close_days
 from core.policy import Actor
+from core.reports import daycache
 from core.rules.engine import Automation, active_rules, fire
 from core.rules.match import Facts, matches
 from core.rules.model import SCHEDULED_TRIGGERS
@@ -39,6 +44,7 @@ from storage.types import Status, utcnow
 log = logging.getLogger("termdesk.scheduler")
 SCAN_BATCH = 500
 TIME_RULE_REACH = timedelta(days=7)  # how far back a (re)started scheduler catches up on time triggers
+WARM_AFTER_MIDNIGHT = timedelta(minutes=1)  # the day's last writes are committed by then
 
 
 @dataclass
@@ -52,11 +58,17 @@ class PassReport:
 
 class Scheduler:
     def __init__(
-        self, db: Database, outbox: tickets.Outbox | None = None, *, clock: Callable[[], datetime] = utcnow
+        self,
+        db: Database,
+        outbox: tickets.Outbox | None = None,
+        *,
+        clock: Callable[[], datetime] = utcnow,
+        warm_days: int = 0,
     ) -> None:
         self.db = db
         self.outbox = outbox or tickets.NoOutbox()
         self.clock = clock
+        self.warm_days = warm_days  # 0: no report cache warm-up ([reports] day_cache off, or warm_days = 0)
         self.actor = Actor.system()
         self.automation = Automation(db, self.outbox, clock=clock)
 
@@ -73,7 +85,37 @@ class Scheduler:
         return report
 
     async def run(self, stop: asyncio.Event, *, interval: float = 30.0) -> None:
-        """Passes every `interval` seconds until `stop`; a failing pass is logged and the next one runs."""
+        """Passes every `interval` seconds until `stop`; a failing pass is logged and the next one runs.
+        The report cache warm-up runs beside them (`warm_reports`) when `warm_days` is set."""
+        warming = asyncio.create_task(self.warm_reports(stop), name="scheduler:warm") if self.warm_days else None
+        try:
+            await self._passes(stop, interval)
+        except BaseException:
+            if warming is not None:
+                warming.cancel()
+                await asyncio.gather(warming, return_exceptions=True)
+            raise
+        if warming is not None:
+            await warming  # it looks at `stop` between chunks
+
+    async def warm_reports(self, stop: asyncio.Event) -> None:
+        """Warm the report day cache now and after each UTC midnight until `stop`; a failure is logged and
+        the next midnight tries again."""
+        while not stop.is_set():
+            try:
+                now = self.clock()
+                stored = await daycache.warm(self.db, days=self.warm_days, today=now.astimezone(UTC).date(), stop=stop)
+                log.info("report day cache warm-up: %d (grouping, day)s stored", stored)
+            except Exception:  # noqa: BLE001 - the cache is an optimisation; reports still work without it
+                log.exception("report day cache warm-up failed")
+            now = self.clock().astimezone(UTC)
+            midnight = datetime(now.year, now.month, now.day, tzinfo=UTC) + timedelta(days=1)
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=(midnight + WARM_AFTER_MIDNIGHT - now).total_seconds())
+            except TimeoutError:
+                pass
+
+    async def _passes(self, stop: asyncio.Event, interval: float) -> None:
         while not stop.is_set():
             try:
                 report = await self.run_once()

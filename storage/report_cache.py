@@ -23,6 +23,19 @@ class ReportDirtyDay(Base):
     __table_args__ = (Index("ix_report_dirty_days_day", "day"),)
 
 
+class ReportDroppedDay(Base):
+    """A past day whose marks a refresher dropped (core.reports.daycache.drop_marked), in drop order: a
+    computation that began before the drop must not store that day. The oldest rows are pruned; the ids are
+    never reused (AUTOINCREMENT on SQLite, a sequence on PostgreSQL), so they order drops and computations."""
+
+    __tablename__ = "report_dropped_days"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    day: Mapped[str] = mapped_column(String(10))
+
+    __table_args__ = ({"sqlite_autoincrement": True},)
+
+
 class ReportCachedDay(Base):
     """A whole past day whose cells are stored for one grouping (a day without cells is still listed)."""
 
@@ -47,4 +60,5 @@ class ReportDayCell(Base):
 
 report_dirty_days: Table = ReportDirtyDay.__table__  # type: ignore[assignment]
 report_cached_days: Table = ReportCachedDay.__table__  # type: ignore[assignment]
+report_dropped_days: Table = ReportDroppedDay.__table__  # type: ignore[assignment]
 report_day_cells: Table = ReportDayCell.__table__  # type: ignore[assignment]

@@ -16,7 +16,7 @@ from storage.database import Database
 from storage.errors import DatabaseBusy, DatabaseUnavailable, SchemaMissing
 
 # The newest Alembic revision; bump together with each new migration.
-SCHEMA_REVISION = "0010"
+SCHEMA_REVISION = "0011"
 
 
 async def current_revision(db: Database) -> str | None:

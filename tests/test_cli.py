@@ -653,6 +653,30 @@ def test_check_finds_and_repairs_wrong_counters(db: Path) -> None:
     assert json.loads(ok(db, "counts", "--as", "bill", "--json"))[0]["open"] == 0
 
 
+def test_check_warm_fills_the_report_day_cache(db: Path, tmp_path: Path) -> None:
+    with sqlite3.connect(db) as connection:  # tickets from ten days ago: ten past days to fill per grouping
+        connection.execute("UPDATE tickets SET created_at = datetime('now', '-10 days')")
+    output = ok(db, "check", "--warm")
+    assert "Filled 40 missing (grouping, day)s of the report day cache (the last 400 days)." in output
+    assert "agree" in output
+    with sqlite3.connect(db) as connection:
+        assert connection.execute("SELECT count(*) FROM report_cached_days").fetchone() == (40,)
+    assert "Filled 0 missing" in ok(db, "check", "--warm")
+    config = tmp_path / "off.toml"
+    config.write_text("[reports]\nday_cache = false\n")
+    message = failed(invoke(db, "--config", str(config), "check", "--warm"), 7)
+    assert message == (
+        "The report day cache is off ([reports] day_cache = false); turn it on in the config file to warm it."
+    )
+
+
+def test_bad_warm_days(tmp_path: Path) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text("[reports]\nwarm_days = -1\n")
+    message = failed(invoke(None, "--config", str(config), "check", "--warm"), 7)
+    assert "bad value at `reports.warm_days`" in message and "see config.example.toml" in message
+
+
 # -- untrusted text ---------------------------------------------------------------------------------------------
 
 

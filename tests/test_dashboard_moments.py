@@ -152,6 +152,7 @@ async def test_upgrading_a_desk_to_0010_fills_the_moments_waits_and_load_counter
     from sqlalchemy.engine import Connection
 
     from storage.migrate import alembic_config
+    from storage.schema import SCHEMA_REVISION
 
     await _desk_with_history(desk, seed=3, steps=50)
     columns = (Ticket.id, Ticket.sla_risk_at, Ticket.sla_breach_at, Ticket.waiting_since)
@@ -167,7 +168,7 @@ async def test_upgrading_a_desk_to_0010_fills_the_moments_waits_and_load_counter
 
     async with desk.db.write_engine.begin() as connection:
         await connection.run_sync(down)
-    assert await desk.init() == ("0009", "0010")
+    assert await desk.init() == ("0009", SCHEMA_REVISION)
     async with desk.db.reading() as session:
         assert (await session.execute(select(*columns).order_by(Ticket.id))).all() == kept
     assert await desk.check_counters(repair=False) == 0

@@ -5,22 +5,32 @@ updates, deletes and a Core bulk UPDATE, as storage.bulk and the rules write): t
 0009 must mark every touched day, whichever path wrote. After each round every grouping x bucket, for two
 readers with different departments, is compared cell by cell with `metrics.build_report`: first reading
 with the marks still pending (no refresh), then through `Desk.report` (refresh, then read). Minutes are
-multiples of 0.25 so sums are exact and averages compare equal to the last bit. Runs on SQLite and PostgreSQL.
+random reals stored as the write paths store them (`durations.stored_minutes`, multiples of 1/64), and the
+averages and medians are also compared before the report's one-decimal rounding, with ==: without that
+rounding of the stored minutes the sums would depend on their order and this comparison fails. The
+warm-up (`daycache.warm`, run by the scheduler) is checked against the same base SQL. Runs on SQLite and
+PostgreSQL.
 """
 
 from __future__ import annotations
 
+import asyncio
 import random
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+import pytest
+from alembic import command
 from sqlalchemy import delete, func, select, update
+from sqlalchemy.engine import Connection
 
 from core import Desk
 from core.config import ReportSettings, Settings
 from core.policy import Actor, resolve_actor
-from core.reports import ReportRequest, build_report, daycache
+from core.reports import ReportRequest, build_report, daycache, durations, metrics
 from core.reports.metrics import BUCKETS, GROUPINGS
+from core.scheduler import Scheduler
+from storage.migrate import alembic_config
 from storage.models import Agent, Contact, Department, Message, Rating, Tag, Ticket, TicketTag
 
 START = datetime(2026, 2, 23, tzinfo=UTC)  # a Monday, long past
@@ -32,7 +42,7 @@ STATUSES = ("new", "open", "pending", "resolved", "closed", "spam")
 
 
 def _minutes(rng: random.Random) -> float:
-    return rng.randrange(0, 40_000) / 4
+    return durations.stored_minutes(rng.uniform(0, 10_000))
 
 
 def _moment(rng: random.Random, after: datetime | None = None) -> datetime:
@@ -201,15 +211,29 @@ def rows(report: Any) -> list[dict[str, Any]]:
     return [row.as_dict() for row in report.rows]
 
 
+def unrounded(table: Any) -> dict[tuple[str, Any, str], float]:
+    """The averages and medians of a report table before the report rounds them to one decimal."""
+    return {
+        (bucket, group, name): value
+        for (bucket, group), cell in table.cells.items()
+        for name, value in cell.items()
+        if name.endswith("_min") and value is not None
+    }
+
+
 async def assert_same(desk: Desk, cached: Desk, when: str) -> None:
+    dialect = desk.db.dialect
     for handle in READERS:
         for request in requests():
             async with desk.db.reading() as session:
                 actor = await resolve_actor(session, handle)
-                expected = rows(await build_report(session, actor, request, desk.db.dialect))
-                pending = rows(await daycache.cached_report(session, actor, request, desk.db.dialect))
+                expected = rows(await build_report(session, actor, request, dialect))
+                pending = rows(await daycache.cached_report(session, actor, request, dialect))
+                exact = unrounded(await metrics.base_table(session, actor, request, dialect))
+                found = unrounded(await daycache.cached_table(session, actor, request, dialect))
             label = f"{when}: {handle} by {request.by} per {request.bucket} {request.start:%m-%d}..{request.end:%m-%d}"
             assert pending == expected, f"{label}, marks pending"
+            assert found == exact, f"{label}, averages before rounding"
             assert rows(await cached.report(handle, request)) == expected, f"{label}, after refresh"
 
 
@@ -251,20 +275,26 @@ async def test_check_finds_a_wrong_cached_day_and_repair_empties_the_cache(desk:
     assert await desk.check_report_cache(repair=False) == 0
 
 
-async def test_a_day_changed_while_the_cache_was_computed_is_not_stored(desk: Desk) -> None:
+@pytest.mark.parametrize("dropped", [False, True], ids=["marked", "mark dropped by another refresher"])
+async def test_a_day_changed_while_the_cache_was_computed_is_not_stored(desk: Desk, dropped: bool) -> None:
     world = await build(desk)
     dialect = desk.db.dialect
     request = ReportRequest(START, START + timedelta(days=DAYS), by="department", bucket="week")
     async with desk.db.writing() as session:
         await daycache.drop_marked(session, dialect)
     async with desk.db.reading() as session:
-        days, cells = await daycache.compute_missing(session, request, dialect)
+        days, cells, since = await daycache.compute_missing(session, request, dialect)
     async with desk.db.writing() as session:  # committed after the computation read the tickets
         ticket = (await session.execute(select(Ticket).order_by(Ticket.id).limit(1))).scalar_one()
         changed = ticket.created_at.date().isoformat()
         ticket.department_id = next(d for d in world.departments if d != ticket.department_id)
+    if dropped:  # another report (or the warm-up) drops the change's mark before this computation stores
+        async with desk.db.writing() as session:
+            await daycache.drop_marked(session, dialect)
+        async with desk.db.reading() as session:
+            assert not (await session.execute(select(daycache.report_dirty_days.c.day))).scalars().all()
     async with desk.db.writing() as session:
-        stored = await daycache.store(session, "department", days, cells, dialect)
+        stored = await daycache.store(session, "department", days, cells, dialect, since=since)
     assert 0 < stored < len(days)
     async with desk.db.reading() as session:
         cached = set((await session.execute(select(daycache.report_cached_days.c.day))).scalars())
@@ -273,3 +303,127 @@ async def test_a_day_changed_while_the_cache_was_computed_is_not_stored(desk: De
         found = rows(await daycache.cached_report(session, actor, request, dialect))
     assert changed not in cached
     assert found == expected
+
+
+async def cached_days(desk: Desk) -> dict[str, set[str]]:
+    async with desk.db.reading() as session:
+        found: dict[str, set[str]] = {by: set() for by in GROUPINGS}
+        for by, day in await session.execute(
+            select(daycache.report_cached_days.c.grouping, daycache.report_cached_days.c.day)
+        ):
+            found[by].add(day)
+        return found
+
+
+async def test_the_warm_up_fills_every_past_day_in_chunks_and_reports_then_read_only_cached_days(desk: Desk) -> None:
+    await build(desk)
+    today = datetime.now(UTC).date()
+    window = (today - START.date()).days - 10  # [today - window, today): it starts after the first ticket's day
+    first = today - timedelta(days=window)
+    stored = await daycache.warm(desk.db, days=window, chunk=3)
+    expected_days = {(first + timedelta(days=n)).isoformat() for n in range(window)}
+    assert stored == window * len(GROUPINGS)
+    assert await cached_days(desk) == {by: expected_days for by in GROUPINGS}
+    assert await daycache.warm(desk.db, days=window) == 0  # nothing missing any more
+
+    # A whole-day range inside the window: nothing left to compute, and the numbers of the base SQL.
+    inside = ReportRequest(
+        datetime(first.year, first.month, first.day, tzinfo=UTC) + timedelta(days=1),
+        datetime(today.year, today.month, today.day, tzinfo=UTC) - timedelta(days=1),
+    )
+    for by in GROUPINGS:
+        for bucket in BUCKETS:
+            request = ReportRequest(inside.start, inside.end, by=by, bucket=bucket)
+            async with desk.db.reading() as session:
+                assert (await daycache.compute_missing(session, request, desk.db.dialect))[:2] == ([], {})
+                actor = await resolve_actor(session, "sam")
+                assert rows(await daycache.cached_report(session, actor, request, desk.db.dialect)) == rows(
+                    await build_report(session, actor, request, desk.db.dialect)
+                ), f"by {by} per {bucket}"
+                assert unrounded(await daycache.cached_table(session, actor, request, desk.db.dialect)) == unrounded(
+                    await metrics.base_table(session, actor, request, desk.db.dialect)
+                )
+
+
+async def test_the_warm_up_starts_at_the_first_ticket_and_stops_when_asked(desk: Desk) -> None:
+    assert await daycache.warm(desk.db, days=400) == 0  # an empty desk has nothing to warm
+    await build(desk)
+    stop = asyncio.Event()
+    stop.set()
+    assert await daycache.warm(desk.db, days=400, stop=stop) == 0
+    assert await cached_days(desk) == {by: set() for by in GROUPINGS}
+    await desk.warm_report_cache(days=400)  # the window reaches back past the first ticket
+    assert {min(days) for days in (await cached_days(desk)).values()} == {(await oldest_day(desk)).isoformat()}
+
+
+async def oldest_day(desk: Desk) -> date:
+    async with desk.db.reading() as session:
+        return (await session.execute(select(func.min(Ticket.created_at)))).scalar_one().date()
+
+
+async def test_the_scheduler_warms_the_cache_when_it_starts(desk: Desk) -> None:
+    await build(desk)
+    stop = asyncio.Event()
+    oldest, today = await oldest_day(desk), datetime.now(UTC).date()
+    expected = {(oldest + timedelta(days=n)).isoformat() for n in range((today - oldest).days)}
+    task = asyncio.create_task(Scheduler(desk.db, warm_days=400).run(stop, interval=3600))
+
+    async def missing() -> set[str]:
+        # The scheduler's own pass auto-closes pending tickets meanwhile: the days that marks are not stored.
+        async with desk.db.reading() as session:
+            marked = set((await session.execute(select(daycache.report_dirty_days.c.day))).scalars())
+        return {day for days in (await cached_days(desk)).values() for day in expected - days - marked}
+
+    try:
+        deadline = asyncio.get_running_loop().time() + 120
+        while await missing():
+            assert asyncio.get_running_loop().time() < deadline, "the scheduler did not warm the cache"
+            await asyncio.sleep(0.05)
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 60)
+    assert not task.exception()
+
+
+async def stored_minutes(desk: Desk) -> dict[tuple[str, int], float | None]:
+    async with desk.db.reading() as session:
+        return {
+            (column, row_id): value
+            for column, statement in (
+                ("first", select(Ticket.id, Ticket.first_response_minutes)),
+                ("resolution", select(Ticket.id, Ticket.resolution_minutes)),
+                ("answer", select(Message.id, Message.answer_minutes)),
+            )
+            for row_id, value in await session.execute(statement)
+        }
+
+
+async def test_migration_0011_rounds_the_minutes_stored_before_and_empties_the_cache(desk: Desk) -> None:
+    await build(desk)
+    await desk.warm_report_cache(days=400)
+    config = alembic_config()
+
+    def migrate(connection: Connection, target: str, upgrade: bool) -> None:
+        config.attributes["connection"] = connection
+        (command.upgrade if upgrade else command.downgrade)(config, target)
+
+    async with desk.db.write_engine.begin() as connection:
+        await connection.run_sync(migrate, "0010", False)
+    rng = random.Random(SEED + 2)
+    async with desk.db.writing() as session:  # minutes as the code before stored them: four decimals
+        for ticket in (await session.execute(select(Ticket))).scalars():
+            if ticket.first_response_minutes is not None:
+                ticket.first_response_minutes = round(rng.uniform(0, 5000), 4)
+            if ticket.resolution_minutes is not None:
+                ticket.resolution_minutes = round(rng.uniform(0, 5000), 4)
+        for reply in (await session.execute(select(Message).where(Message.answer_minutes.is_not(None)))).scalars():
+            reply.answer_minutes = round(rng.uniform(0, 5000), 4)
+    before = await stored_minutes(desk)
+    assert any(value is not None and value != durations.stored_minutes(value) for value in before.values())
+    async with desk.db.write_engine.begin() as connection:
+        await connection.run_sync(migrate, "head", True)
+    after = await stored_minutes(desk)
+    async with desk.db.reading() as session:
+        for table in (daycache.report_day_cells, daycache.report_cached_days, daycache.report_dirty_days):
+            assert (await session.execute(select(func.count()).select_from(table))).scalar_one() == 0
+    assert after == {key: None if value is None else durations.stored_minutes(value) for key, value in before.items()}

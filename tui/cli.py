@@ -37,7 +37,7 @@ import typer
 
 from core.config import LoggingSettings, Settings, choose_database_url, load_settings
 from core.desk import ActorLike, Desk
-from core.errors import BadArgument, DeskError
+from core.errors import BadArgument, ConfigError, DeskError
 from core.policy import Actor
 from core.views import (
     AgentView,
@@ -391,15 +391,36 @@ async def check(
     repair: Annotated[
         bool, typer.Option("--repair", help="Rebuild the counters from the tickets and empty the report day cache.")
     ] = False,
+    warm: Annotated[
+        bool,
+        typer.Option(
+            "--warm",
+            help="Then fill the report day cache's missing past days ([reports] warm_days), as `termdesk serve` "
+            "does at start and after each UTC midnight.",
+        ),
+    ] = False,
 ) -> None:
     """Compare the queue counters and the report day cache with the tickets (exit 1 when they disagree)."""
+    settings = invocation(ctx).settings()
+    if warm and not settings.reports.day_cache:
+        raise ConfigError(
+            "The report day cache is off ([reports] day_cache = false); turn it on in the config file to warm it."
+        )
     async with opened_desk(ctx) as desk:
         wrong = await desk.check_counters(repair=repair)
         stale = await desk.check_report_cache(repair=repair)
+        warmed = await desk.warm_report_cache() if warm else None
     if repair:
         typer.echo(f"Rebuilt the queue counters from the tickets; {wrong} counter rows were wrong.")
         typer.echo(f"Emptied the report day cache; {stale} cached days were wrong.")
-    elif wrong or stale:
+    if warmed is not None:
+        typer.echo(
+            f"Filled {warmed} missing (grouping, day)s of the report day cache "
+            f"(the last {settings.reports.warm_days} days)."
+        )
+    if repair:
+        return
+    if wrong or stale:
         fail(
             f"{wrong} queue counter rows and {stale} cached report days disagree with the tickets; "
             "run `termdesk check --repair`.",
@@ -807,7 +828,6 @@ async def sync(
     # Imported here: only this command talks IMAP.
     import signal
 
-    from core.errors import ConfigError
     from core.mail.imap import sync_all, sync_once
     from core.mail.intake import Intake as MailIntake
 

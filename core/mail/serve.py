@@ -43,7 +43,11 @@ async def serve(
         tasks["outbox"] = asyncio.create_task(worker.run(stop), name="serve:outbox")
     if settings.automation.enabled or scheduler is not None:
         # Time-based work (SLA moments, time rules, auto-close) and the rules on the change feed.
-        scheduler = scheduler or Scheduler(desk.db, desk.outbox)
+        # It also warms the report day cache at start and after each UTC midnight ([reports] warm_days).
+        reports = settings.reports
+        scheduler = scheduler or Scheduler(
+            desk.db, desk.outbox, warm_days=reports.warm_days if reports.day_cache else 0
+        )
         tasks["scheduler"] = asyncio.create_task(
             scheduler.run(stop, interval=settings.automation.interval_seconds), name="serve:scheduler"
         )

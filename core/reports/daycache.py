@@ -11,18 +11,25 @@ Reading never trusts a marked day: within one read snapshot, today, later days, 
 cached yet are computed live from the base tables (not stored); only unmarked cached past days come from the
 cache. Before the read, `drop_marked` (a short write transaction) drops the cells of marked days,
 `compute_missing` (a read transaction) computes the missing past days, and `store` (a short write
-transaction) keeps those of them no change has marked meanwhile, so the next read finds them. SLA "overdue
+transaction) keeps those of them no change has marked meanwhile, so the next read finds them. Marks another
+refresher dropped meanwhile count too: `drop_marked` logs the past days it drops (`report_dropped_days`),
+and `store` leaves out every day logged after its computation began. SLA "overdue
 and not met" cannot change for a past day without a write (every target of that day is already due), which
 is why past days may be cached at all.
 
 A range that does not start and end at UTC midnight is not served here (`covers` is False): the caller uses
 the base SQL for the whole report.
+
+`warm` fills the missing past days of every grouping over a window (`[reports] warm_days`), a week at a
+time computed in a read transaction and stored one day per short write transaction, so the first report
+of a grouping does not pay for a cold cache. `termdesk serve`'s scheduler runs it at start and after each UTC
+midnight (core.scheduler), `termdesk check --warm` on demand.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
-import math
 from array import array
 from collections import defaultdict
 from datetime import UTC, date, datetime, time, timedelta
@@ -34,8 +41,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.policy import Actor, ticket_visible, visible_department_ids
 from core.reports import metrics
 from core.reports.metrics import Report, ReportRequest, _Grouping, _Table
+from storage.database import Database
 from storage.models import Message, Ticket
-from storage.report_cache import report_cached_days, report_day_cells, report_dirty_days
+from storage.report_cache import report_cached_days, report_day_cells, report_dirty_days, report_dropped_days
 from storage.types import MessageKind, Status
 
 # The averages' (sum, count) pairs: (metric, payload prefix).
@@ -46,6 +54,10 @@ _AVERAGES = (
 )
 _MEDIAN = "first_answer_median_min"
 _REFRESH_LOCK = 700710  # pg_advisory_xact_lock key: one refresher at a time on PostgreSQL
+# Days the warm-up computes per read transaction (each then stored one day per write): on a 1M-ticket desk
+# (8,000 tickets a day) a week is a few seconds of reading, which keeps SQLite's WAL from growing long.
+WARM_CHUNK_DAYS = 7
+_DROPPED_KEPT = 10_000  # rows of the dropped-days log kept; a computation older than all of them stores nothing
 
 
 def covers(request: ReportRequest) -> bool:
@@ -153,12 +165,16 @@ Cells = dict[tuple[str, int, str], tuple[dict[str, float | int], list[float]]]
 
 
 async def drop_marked(session: AsyncSession, dialect: str) -> None:
-    """Drop the cells of every marked day and the marks (a short write transaction)."""
+    """Drop the cells of every marked day and the marks (a short write transaction).
+
+    The past days among them are logged in `report_dropped_days`: a computation that began before this
+    drop may have read a change whose mark is gone now, and `store` must still leave that day out."""
     await _lock(session, dialect)
     marked = (await session.execute(select(report_dirty_days.c.id, report_dirty_days.c.day))).all()
     if not marked:
         return
     days = sorted({day for _, day in marked})
+    await _log_dropped(session, [day for day in days if day < _today().isoformat()])
     for chunk in _chunks(days):
         await session.execute(delete(report_day_cells).where(report_day_cells.c.day.in_(chunk)))
         await session.execute(delete(report_cached_days).where(report_cached_days.c.day.in_(chunk)))
@@ -166,30 +182,58 @@ async def drop_marked(session: AsyncSession, dialect: str) -> None:
         await session.execute(delete(report_dirty_days).where(report_dirty_days.c.id.in_(chunk)))
 
 
-async def compute_missing(session: AsyncSession, request: ReportRequest, dialect: str) -> tuple[list[date], Cells]:
-    """The whole past days of the range not cached for its grouping, and their cells (a read transaction:
-    filling a year of a big desk takes a minute, which must not hold SQLite's write lock)."""
+async def watermark(session: AsyncSession) -> int:
+    """The newest entry of the dropped-days log: read first in a computation's read transaction, and
+    handed to `store` as `since`."""
+    return int((await session.execute(select(func.coalesce(func.max(report_dropped_days.c.id), 0)))).scalar_one())
+
+
+async def _log_dropped(session: AsyncSession, days: list[str]) -> None:
+    if not days:
+        return
+    for chunk in _chunks(days):
+        await session.execute(insert(report_dropped_days), [{"day": day} for day in chunk])
+    newest = await watermark(session)
+    await session.execute(delete(report_dropped_days).where(report_dropped_days.c.id <= newest - _DROPPED_KEPT))
+
+
+async def compute_missing(
+    session: AsyncSession, request: ReportRequest, dialect: str
+) -> tuple[list[date], Cells, int]:
+    """The whole past days of the range not cached for its grouping, their cells, and the `watermark` read
+    before them (a read transaction: filling a year of a big desk takes a minute, which must not hold
+    SQLite's write lock)."""
+    since = await watermark(session)
     today = _today()
     wanted = [day for day in _days(request) if day < today]
     if not wanted:
-        return [], {}
+        return [], {}, since
     cached = await _cached(session, request.by, wanted[0], wanted[-1])
     missing = [day for day in wanted if day.isoformat() not in cached]
     cells: Cells = {}
     for first, end in _runs(missing):
         cells.update(await compute_days(session, request.by, first, end, dialect))
-    return missing, cells
+    return missing, cells, since
 
 
-async def store(session: AsyncSession, by: str, days: list[date], cells: Cells, dialect: str) -> int:
-    """Store computed days, except those marked now (a write transaction after `compute_missing`).
+async def store(session: AsyncSession, by: str, days: list[date], cells: Cells, dialect: str, *, since: int) -> int:
+    """Store computed days, except those changed since the computation began (a write transaction after
+    `compute_missing`; `since` is the `watermark` it read first).
 
-    A change the computation did not see committed after it began, and its mark with it, so it is
-    marked now: such days are left out (and read live) rather than stored stale. Returns days stored."""
+    A change the computation did not see committed after it began, and its mark with it: such a day is
+    marked now, or its mark was dropped since by another refresher, which logged the day after `since`.
+    Either way it is left out (and read live) rather than stored stale. When the log no longer reaches back
+    to `since` (pruned), nothing is stored. Returns days stored."""
     await _lock(session, dialect)
     if not days:
         return 0
+    oldest = (await session.execute(select(func.min(report_dropped_days.c.id)))).scalar()
+    if oldest is not None and oldest > since + 1:
+        return 0
     marked = set((await session.execute(select(report_dirty_days.c.day))).scalars())
+    marked |= set(
+        (await session.execute(select(report_dropped_days.c.day).where(report_dropped_days.c.id > since))).scalars()
+    )
     keep = [day.isoformat() for day in days if day.isoformat() not in marked]
     kept = set(keep)
     for chunk in _chunks(keep):  # a refresher that raced us may have stored the same days: replace them
@@ -218,6 +262,62 @@ async def store(session: AsyncSession, by: str, days: list[date], cells: Cells, 
     return len(keep)
 
 
+async def warm(
+    db: Database,
+    *,
+    days: int,
+    today: date | None = None,
+    stop: asyncio.Event | None = None,
+    chunk: int = WARM_CHUNK_DAYS,
+) -> int:
+    """Fill the missing past days of the `days` days before `today` for every grouping; returns the
+    (grouping, day)s stored. Days before the desk's first ticket are left out (nothing to cache yet).
+
+    Marked days are dropped first (a short write), then each grouping's missing days are computed newest
+    first, `chunk` consecutive days at a time in one read transaction, and stored one day per short write
+    transaction. A day a change marks meanwhile is not stored (`store`). Returns early when `stop` is set."""
+    today = min(today or _today(), _today())  # a clock ahead of the real one must not store the real today
+    async with db.reading() as session:
+        oldest = (await session.execute(select(func.min(Ticket.created_at)))).scalar()
+    if oldest is None or days <= 0:
+        return 0
+    first = max(today - timedelta(days=days), oldest.date())
+    if first >= today:
+        return 0
+    async with db.writing() as session:
+        await drop_marked(session, db.dialect)
+    wanted = [first + timedelta(days=n) for n in range((today - first).days)]
+    stored = 0
+    for by in metrics.GROUPINGS:
+        async with db.reading() as session:
+            cached = await _cached(session, by, wanted[0], wanted[-1])
+        missing = [day for day in wanted if day.isoformat() not in cached]
+        pieces = [
+            (start + timedelta(days=offset), min(start + timedelta(days=offset + chunk), end))
+            for start, end in _runs(missing)
+            for offset in range(0, (end - start).days, chunk)
+        ]
+        for piece_first, piece_end in reversed(pieces):  # recent weeks are the reports most asked for
+            if stop is not None and stop.is_set():
+                return stored
+            async with db.reading() as session:
+                since = await watermark(session)
+                cells = await compute_days(session, by, piece_first, piece_end, db.dialect)
+            for n in range((piece_end - piece_first).days):
+                day = piece_first + timedelta(days=n)
+                key = day.isoformat()
+                async with db.writing() as session:  # one day per write: a writer waits for one day's rows at most
+                    stored += await store(
+                        session,
+                        by,
+                        [day],
+                        {cell: value for cell, value in cells.items() if cell[0] == key},
+                        db.dialect,
+                        since=since,
+                    )
+    return stored
+
+
 async def _lock(session: AsyncSession, dialect: str) -> None:
     """One cache writer at a time on PostgreSQL (SQLite's write transactions are serial already)."""
     if dialect == "postgresql":
@@ -227,6 +327,8 @@ async def _lock(session: AsyncSession, dialect: str) -> None:
 async def forget(session: AsyncSession) -> int:
     """Empty the cache (`termdesk check --repair`): every day is computed again when next read."""
     removed = (await session.execute(select(func.count()).select_from(report_cached_days))).scalar_one()
+    marked = sorted(set((await session.execute(select(report_dirty_days.c.day))).scalars()))
+    await _log_dropped(session, [day for day in marked if day < _today().isoformat()])  # as drop_marked
     await session.execute(delete(report_day_cells))
     await session.execute(delete(report_cached_days))
     await session.execute(delete(report_dirty_days))
@@ -235,7 +337,8 @@ async def forget(session: AsyncSession) -> int:
 
 async def verify(session: AsyncSession, dialect: str) -> int:
     """How many cached (grouping, day)s differ from the base tables now (`termdesk check`); marked days are
-    skipped, since reads already ignore them. Float sums are compared to 1e-9: the order of summation may differ."""
+    skipped, since reads already ignore them. Sums are compared exactly: stored minutes are multiples of 1/64
+    (core.reports.durations.stored_minutes), so the order of summation cannot change them."""
     marked = set((await session.execute(select(report_dirty_days.c.day))).scalars())
     cached: dict[str, list[date]] = defaultdict(list)
     for grouping, day in await session.execute(select(report_cached_days.c.grouping, report_cached_days.c.day)):
@@ -266,9 +369,7 @@ async def verify(session: AsyncSession, dialect: str) -> int:
 def _same(left: tuple[dict[str, Any], list[float]] | None, right: tuple[dict[str, Any], list[float]] | None) -> bool:
     if left is None or right is None:
         return left is right
-    if left[1] != right[1] or set(left[0]) != set(right[0]):
-        return False
-    return all(math.isclose(float(left[0][name]), float(right[0][name]), rel_tol=1e-9) for name in left[0])
+    return left == right
 
 
 def _chunks(values: list[Any], size: int = 500) -> list[list[Any]]:
@@ -289,6 +390,11 @@ async def _cached(session: AsyncSession, by: str, first: date, last: date) -> se
 
 async def cached_report(session: AsyncSession, actor: Actor, request: ReportRequest, dialect: str) -> Report:
     """The report from cached days plus live ones; the same numbers as `metrics.build_report`."""
+    return await metrics.assemble_report(session, actor, request, await cached_table(session, actor, request, dialect))
+
+
+async def cached_table(session: AsyncSession, actor: Actor, request: ReportRequest, dialect: str) -> _Table:
+    """The report's values from cached days plus live ones; those of `metrics.base_table`, to the last bit."""
     days = _days(request)
     today = _today()
     first, last = days[0].isoformat(), days[-1].isoformat()
@@ -323,7 +429,7 @@ async def cached_report(session: AsyncSession, actor: Actor, request: ReportRequ
     # By department the key is the department itself (the part before ':' equals the part after).
     table = _fold(cells, request)
     await _backlog(session, actor, request, table, dialect)
-    return await metrics.assemble_report(session, actor, request, table)
+    return table
 
 
 def _unpack(blob: bytes | None) -> list[float]:
@@ -359,12 +465,12 @@ def _fold(cells: list[tuple[str, str, dict[str, float | int], list[float]]], req
                 cell[metric] = values[metric]
         for metric, prefix in _AVERAGES:
             if values.get(f"{prefix}_n"):
-                cell[metric] = float(values[f"{prefix}_sum"]) / float(values[f"{prefix}_n"])
+                cell[metric] = metrics.average(values[f"{prefix}_sum"], int(values[f"{prefix}_n"]))
         if lists.get(cell_key):
             ordered = sorted(lists[cell_key])
             size = len(ordered)
             middle = {(size + 1) // 2, (size + 2) // 2}  # 1-based, as metrics._median
-            cell[_MEDIAN] = sum(ordered[position - 1] for position in middle) / len(middle)
+            cell[_MEDIAN] = metrics.average(sum(ordered[position - 1] for position in middle), len(middle))
         cell["_created_not_spam"] = values.get("created_not_spam", 0)
     return table
 

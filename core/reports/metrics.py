@@ -13,7 +13,8 @@ holds them together). Durations are business minutes where the department
 has hours (its SLA policy's calendar), calendar minutes otherwise, and never
 count time the ticket was pending (waiting on the customer). Business time
 cannot be computed in SQL over millions of rows, so the minutes are stored
-when they happen (core/reports/durations.py) and averaged here.
+when they happen (core/reports/durations.py) and averaged here: SUM and COUNT
+in SQL, divided by `average`, the one division the day cache uses too.
 """
 
 from __future__ import annotations
@@ -371,6 +372,16 @@ def _finish(values: dict[str, float | int | None]) -> dict[str, float | int | No
     return out
 
 
+def average(total: float | int, count: int) -> float:
+    """An average as the report computes it everywhere: the sum divided by the count, in doubles.
+
+    The base SQL and the day cache (core.reports.daycache) both divide here. Their sums are of stored
+    minutes, all multiples of 1/64 (core.reports.durations.stored_minutes), so every order of summation
+    gives the same double and the two paths agree to the last bit, ties of the one-decimal rounding included.
+    """
+    return float(total) / float(count)
+
+
 async def _durations(
     session: AsyncSession,
     request: ReportRequest,
@@ -396,9 +407,9 @@ async def _durations(
     async def averages(name: str, spans: Select[Any]) -> None:
         inner = spans.subquery()
         bucket = _bucket_sql(inner.c.ended, request.bucket, dialect)
-        statement = select(bucket, inner.c.g, func.avg(inner.c.minutes)).group_by(bucket, inner.c.g)
-        for bucket_key, group, value in await session.execute(statement):
-            table.cells[(bucket_key, group)][name] = float(value)
+        statement = select(bucket, inner.c.g, func.sum(inner.c.minutes), func.count()).group_by(bucket, inner.c.g)
+        for bucket_key, group, total, number in await session.execute(statement):
+            table.cells[(bucket_key, group)][name] = average(total, number)
 
     first = values(Ticket.first_response_at, Ticket.first_response_minutes, grouping)
     await averages("first_answer_avg_min", first)
@@ -430,12 +441,12 @@ async def _median(
     )
     # Rows (n+1)/2 and (n+2)/2 in integer division: the middle one, or the middle two to average.
     statement = (
-        select(ranked.c.bucket, ranked.c.g, func.avg(ranked.c.minutes))
+        select(ranked.c.bucket, ranked.c.g, func.sum(ranked.c.minutes), func.count())
         .where(ranked.c.position.in_([(ranked.c.size + 1) // 2, (ranked.c.size + 2) // 2]))
         .group_by(ranked.c.bucket, ranked.c.g)
     )
-    for bucket_key, group, value in await session.execute(statement):
-        table.cells[(bucket_key, group)]["first_answer_median_min"] = float(value)
+    for bucket_key, group, total, number in await session.execute(statement):
+        table.cells[(bucket_key, group)]["first_answer_median_min"] = average(total, number)
 
 
 async def _ratings(
