@@ -44,11 +44,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.policy import Actor, require_supervisor
 from core.queues import counter_totals, visible_departments
+from core.tickets import ACTIVE_STATUSES  # an agent's load: new, open and pending, as the queues count
 from storage.models import Agent, AgentLoadCounter, Department, Membership, Message, Ticket
 from storage.types import MessageKind, Status
 
-WAITING_STATUSES = (Status.NEW.value, Status.OPEN.value)  # the agent's move; pending waits on the customer
-LOAD_STATUSES = (Status.NEW.value, Status.OPEN.value, Status.PENDING.value)
 RESOLVED_STATUSES = (Status.RESOLVED.value, Status.CLOSED.value)
 
 
@@ -174,7 +173,10 @@ async def build_dashboard(
     load: dict[int, int] = defaultdict(int)
     for agent_id, count in await session.execute(
         select(AgentLoadCounter.agent_id, func.sum(AgentLoadCounter.count))
-        .where(AgentLoadCounter.department_id.in_(ids), AgentLoadCounter.status.in_(LOAD_STATUSES))
+        .where(
+            AgentLoadCounter.department_id.in_(ids),
+            AgentLoadCounter.status.in_([status.value for status in ACTIVE_STATUSES]),
+        )
         .group_by(AgentLoadCounter.agent_id)
     ):
         load[agent_id] += int(count or 0)
